@@ -1,0 +1,110 @@
+"""Knowledge-base articles: reading the Markdown files in `data/articles/` into `Article`s."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from kb.paths import data_dir
+
+AUDIENCES = ("merchant", "agent")
+MERCHANT_SECTIONS = ("症状", "原因", "处理步骤", "何时联系客服")
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.S)
+_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
+_ARTICLE_LINK = re.compile(r"\]\(/articles/([a-z0-9-]+)\)")
+_MARKUP = re.compile(r"[#*_`>|\-\s]+")
+
+
+class ArticleError(ValueError):
+    """An article file that cannot be read: says which file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Article:
+    """One knowledge-base article as authored."""
+
+    slug: str
+    title: str
+    category: str
+    audience: str
+    tags: tuple[str, ...]
+    codes: tuple[str, ...]
+    related: tuple[str, ...]
+    updated: str
+    body: str
+
+    @property
+    def is_public(self) -> bool:
+        """True for merchant (public) articles, False for internal ones."""
+        return self.audience == "merchant"
+
+    @property
+    def linked_slugs(self) -> tuple[str, ...]:
+        """Slugs the body links to with `/articles/<slug>`."""
+        return tuple(dict.fromkeys(_ARTICLE_LINK.findall(self.body)))
+
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """The second-level headings of the body, in order."""
+        return tuple(m.strip() for m in re.findall(r"^##\s+(.+)$", self.body, re.M))
+
+    @property
+    def plain_text(self) -> str:
+        """The body as a reader sees it: link targets and Markdown markup removed."""
+        return _MARKUP.sub(" ", _LINK.sub(r"\1", self.body)).strip()
+
+    @property
+    def content_hash(self) -> str:
+        """A digest of everything authored, to tell whether a stored copy is stale."""
+        parts = [self.slug, self.title, self.category, self.audience, *self.tags, "|", *self.codes]
+        parts += ["|", *self.related, self.updated, self.body]
+        return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def _strings(value: object, field: str, path: Path) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ArticleError(f"{path.name}: '{field}' must be a list")
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def parse_article(path: Path) -> Article:
+    """Parse one article file; raise ArticleError naming the file when it is malformed."""
+    match = _FRONT_MATTER.match(path.read_text(encoding="utf-8"))
+    if not match:
+        raise ArticleError(f"{path.name}: no YAML front matter between '---' lines")
+    try:
+        meta = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as e:
+        raise ArticleError(f"{path.name}: front matter is not valid YAML: {e}") from e
+    missing = [k for k in ("title", "category", "audience") if not meta.get(k)]
+    if missing:
+        raise ArticleError(f"{path.name}: missing {', '.join(missing)}")
+    if meta["audience"] not in AUDIENCES:
+        raise ArticleError(f"{path.name}: audience must be merchant or agent")
+    updated = meta.get("updated") or ""
+    if isinstance(updated, dt.date):
+        updated = updated.isoformat()
+    return Article(
+        slug=path.stem,
+        title=str(meta["title"]).strip(),
+        category=str(meta["category"]).strip(),
+        audience=meta["audience"],
+        tags=_strings(meta.get("tags"), "tags", path),
+        codes=tuple(c.upper() for c in _strings(meta.get("codes"), "codes", path)),
+        related=_strings(meta.get("related"), "related", path),
+        updated=str(updated),
+        body=match.group(2).strip() + "\n",
+    )
+
+
+def load_articles(folder: Path | None = None) -> list[Article]:
+    """Read every `*.md` article in the folder, sorted by slug."""
+    folder = folder or data_dir() / "articles"
+    return [parse_article(p) for p in sorted(folder.glob("*.md"))]

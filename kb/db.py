@@ -1,0 +1,96 @@
+"""The SQLite database: opening it (WAL), the knowledge-base schema and a small key-value meta table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+
+
+def open_db(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at path, in WAL mode, with foreign keys on."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(path)
+    if str(path) != ":memory:":
+        db.enable_wal()
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA busy_timeout = 5000")
+    return db
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create the knowledge-base tables and search index if they do not exist yet."""
+    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db["categories"].create(
+        {"slug": str, "name": str, "definition": str, "signals": str, "codes": str, "position": int},
+        pk="slug",
+        if_not_exists=True,
+    )
+    db["articles"].create(
+        {
+            "slug": str,
+            "title": str,
+            "category": str,
+            "audience": str,
+            "tags": str,
+            "codes": str,
+            "related": str,
+            "updated": str,
+            "body": str,
+            "content_hash": str,
+        },
+        pk="slug",
+        foreign_keys=[("category", "categories", "slug")],
+        if_not_exists=True,
+    )
+    db["article_views"].create({"slug": str, "views": int}, pk="slug", if_not_exists=True)
+    db["response_codes"].create(
+        {
+            "code": str,
+            "meaning": str,
+            "terminal_display": str,
+            "owner": str,
+            "category": str,
+            "article": str,
+            "note": str,
+        },
+        pk="code",
+        if_not_exists=True,
+    )
+    index = db["article_index"]
+    if not index.exists():
+        index.create(
+            {
+                "slug": str,
+                "title_w": str,
+                "tags_w": str,
+                "body_w": str,
+                "title_c": str,
+                "tags_c": str,
+                "body_c": str,
+                "plain": str,
+            },
+            pk="slug",
+        )
+        index.enable_fts(
+            ["title_w", "tags_w", "body_w", "title_c", "tags_c", "body_c"],
+            fts_version="FTS5",
+            create_triggers=True,
+            tokenize="unicode61",
+        )
+        db.execute("CREATE VIRTUAL TABLE article_index_vocab USING fts5vocab(article_index_fts, 'col')")
+    set_meta(db, "schema_version", str(SCHEMA_VERSION))
+
+
+def get_meta(db: sqlite_utils.Database, key: str, default: str | None = None) -> str | None:
+    """Read one value from the meta table."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(db: sqlite_utils.Database, key: str, value: str) -> None:
+    """Write one value to the meta table."""
+    db["meta"].upsert({"key": key, "value": value}, pk="key")

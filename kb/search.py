@@ -1,0 +1,198 @@
+"""Searching the knowledge base: FTS5 retrieval over words and characters, then a coverage re-rank.
+
+FTS5's bm25 (title and tags weighted above the body) finds candidates from both word and
+character-bigram evidence. Candidates are then scored by how much of the query's information
+(idf-weighted) they cover, and where; a response code in the query lifts the articles for that
+code. When even the best article covers too little of the query, nothing is returned.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from kb import text
+from kb.codes import extract_codes
+
+MAX_QUERY_CHARS = 200
+CANDIDATES = 40
+RELEVANCE_FLOOR = 0.34
+# bm25 weights, in the order of the FTS columns: title_w, tags_w, body_w, title_c, tags_c, body_c.
+_BM25 = "bm25(article_index_fts, 6.0, 4.0, 1.0, 3.0, 2.0, 0.5)"
+# How strongly a word matched in each field counts towards coverage.
+_FIELD_WEIGHT = {"title_w": 1.0, "tags_w": 0.8, "body_w": 0.5}
+_PARTIAL = 0.35
+SNIPPET_CHARS = 90
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: the article, its score and a highlighted snippet (HTML-escaped)."""
+
+    slug: str
+    title: str
+    category: str
+    audience: str
+    score: float
+    snippet: str
+
+
+def _phrase(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def _searchable(token: str) -> bool:
+    return any(ch.isalnum() for ch in token)
+
+
+def _match_expression(words: list[str], grams: list[str]) -> str:
+    parts = []
+    if words:
+        parts.append("{title_w tags_w body_w} : (" + " OR ".join(map(_phrase, words)) + ")")
+    if grams:
+        parts.append("{title_c tags_c body_c} : (" + " OR ".join(map(_phrase, grams)) + ")")
+    return " OR ".join(parts)
+
+
+def _document_frequencies(db: sqlite_utils.Database, terms: list[str]) -> dict[str, int]:
+    if not terms:
+        return {}
+    marks = ", ".join("?" for _ in terms)
+    sql = f"SELECT term, max(doc) FROM article_index_vocab WHERE term IN ({marks}) GROUP BY term"
+    return dict(db.execute(sql, terms).fetchall())
+
+
+def _idf(term: str, df: int, total: int) -> float:
+    """Inverse document frequency, damped for terms no article uses (typos, chit-chat, another
+    topic altogether) and for single characters (mostly fragments of words the dictionary lacks)."""
+    weight = math.log(1 + total / (df or 1))
+    if not df:
+        weight *= 0.5
+    if len(term) == 1 and not term.isascii():
+        weight *= 0.3
+    return weight
+
+
+def _coverage(words, grams, idf, row) -> tuple[float, bool]:
+    """How much of the query (idf-weighted) the article covers, and whether any query word is in its
+    title or tags: an article that mentions the words only in passing is not about them."""
+    fields = {name: set(row[name].split()) for name in _FIELD_WEIGHT}
+    topical = any(w in fields["title_w"] or w in fields["tags_w"] for w in words)
+    plain = row["plain"]
+    word_total = sum(idf[w] for w in words) or 1.0
+    word_hit = 0.0
+    for w in words:
+        weight = max((fw for name, fw in _FIELD_WEIGHT.items() if w in fields[name]), default=0.0)
+        if not weight and len(w) > 1 and w in plain:
+            weight = _PARTIAL
+        word_hit += idf[w] * weight
+    gram_total = sum(idf[g] for g in grams) or 1.0
+    gram_hit = sum(idf[g] for g in grams if g in plain)
+    return 0.7 * word_hit / word_total + 0.3 * gram_hit / gram_total, topical
+
+
+def _highlight_terms(words: list[str]) -> list[str]:
+    canonical = text.lexicon().canonical
+    variants = {w for w in words if len(w) > 1 or not w.isascii()}
+    for variant, head in canonical.items():
+        if head in variants:
+            variants.add(variant)
+    return sorted(variants, key=len, reverse=True)
+
+
+def snippet(plain: str, words: list[str], width: int = SNIPPET_CHARS) -> str:
+    """Cut the window of `plain` richest in query words and mark them with <mark> (HTML-escaped)."""
+    terms = [t for t in _highlight_terms(words) if t]
+    if not terms:
+        return html.escape(plain[:width])
+    pattern = re.compile("|".join(re.escape(t) for t in terms))
+    hits = [m.start() for m in pattern.finditer(plain)]
+    if not hits:
+        return html.escape(plain[:width])
+    best = max(hits, key=lambda start: sum(1 for h in hits if start <= h < start + width))
+    start = max(0, best - width // 4)
+    window = plain[start : start + width]
+    marked = pattern.sub(lambda m: "\0" + m.group(0) + "\1", window)
+    escaped = html.escape(marked).replace("\0", "<mark>").replace("\1", "</mark>")
+    return ("…" if start else "") + escaped + ("…" if start + width < len(plain) else "")
+
+
+def search(db: sqlite_utils.Database, query: str, audience: str = "merchant", limit: int = 10) -> list[SearchHit]:
+    """Return the best articles for a free-text query, best first; [] for empty or off-topic queries.
+
+    Merchant searches never see agent-only articles. Any input is safe: it is never parsed as
+    FTS syntax.
+    """
+    query = (query or "")[:MAX_QUERY_CHARS]
+    words = [w for w in dict.fromkeys(text.terms(query)) if _searchable(w)]
+    grams = [g for g in dict.fromkeys(text.char_bigrams(query)) if _searchable(g)]
+    codes = extract_codes(query)
+    if not (words or grams or codes) or limit <= 0:
+        return []
+    audience_sql = "" if audience == "agent" else "AND a.audience = 'merchant'"
+    rows = {}
+    if words or grams:
+        sql = f"""
+            SELECT a.slug, a.title, a.category, a.audience, a.codes, -{_BM25} AS bm25,
+                   i.title_w, i.tags_w, i.body_w, i.plain
+            FROM article_index_fts
+            JOIN article_index i ON i.rowid = article_index_fts.rowid
+            JOIN articles a ON a.slug = i.slug
+            WHERE article_index_fts MATCH ? {audience_sql}
+            ORDER BY bm25 DESC LIMIT {CANDIDATES}
+        """
+        rows = {r["slug"]: r for r in db.query(sql, [_match_expression(words, grams)])}
+    code_boost = _code_boosts(db, codes, audience_sql, rows)
+    if not rows:
+        return []
+    total = db.execute("SELECT count(*) FROM article_index").fetchone()[0]
+    df = _document_frequencies(db, words + grams)
+    idf = {t: _idf(t, df.get(t, 0), total) for t in words + grams}
+    top_bm25 = max(r["bm25"] for r in rows.values()) or 1.0
+    scored = []
+    for slug, row in rows.items():
+        coverage, topical = _coverage(words, grams, idf, row)
+        boost = code_boost.get(slug, 0.0)
+        if (coverage < RELEVANCE_FLOOR or not topical) and not boost:
+            continue
+        score = coverage * (0.85 + 0.15 * max(row["bm25"], 0.0) / top_bm25) + boost
+        scored.append((score, slug, row))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return [
+        SearchHit(
+            slug=slug,
+            title=row["title"],
+            category=row["category"],
+            audience=row["audience"],
+            score=round(score, 4),
+            snippet=snippet(row["plain"], words),
+        )
+        for score, slug, row in scored[:limit]
+    ]
+
+
+def _code_boosts(db, codes: list[str], audience_sql: str, rows: dict) -> dict[str, float]:
+    """Lift the articles answering a code in the query: its primary article most."""
+    boosts: dict[str, float] = {}
+    for rank, code in enumerate(codes[:3]):
+        lift = 1.0 / (rank + 1)
+        sql = f"""
+            SELECT a.slug, a.title, a.category, a.audience, a.codes, 0.0 AS bm25,
+                   i.title_w, i.tags_w, i.body_w, i.plain,
+                   (a.slug = (SELECT article FROM response_codes WHERE code = :code)) AS is_primary
+            FROM articles a JOIN article_index i ON i.slug = a.slug
+            WHERE (a.slug = (SELECT article FROM response_codes WHERE code = :code)
+                   OR EXISTS (SELECT 1 FROM json_each(a.codes) j WHERE j.value = :code)) {audience_sql}
+        """
+        for row in db.query(sql, {"code": code}):
+            rows.setdefault(row["slug"], row)
+            # An article about this code beats a table that merely lists it among many.
+            listed = len(json.loads(row["codes"]))
+            gain = lift * (1.0 if row["is_primary"] else 0.6 if listed <= 8 else 0.3)
+            boosts[row["slug"]] = max(boosts.get(row["slug"], 0.0), gain)
+    return boosts

@@ -1,0 +1,245 @@
+"""Storing the knowledge base: loading `data/` into SQLite idempotently and reading it back.
+
+Raw rows stay in here; callers get `Article`, `Category` and `ResponseCode` values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+import yaml
+
+from kb import text
+from kb.articles import Article, load_articles
+from kb.codes import ResponseCode, load_codes
+from kb.db import ensure_schema, get_meta, set_meta
+from kb.paths import data_dir
+
+
+@dataclass(frozen=True)
+class Category:
+    """A cause category with the number of articles visible to the asking audience."""
+
+    slug: str
+    name: str
+    definition: str
+    signals: tuple[str, ...]
+    codes: tuple[str, ...]
+    article_count: int = 0
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What `sync_knowledge_base` changed."""
+
+    added: tuple[str, ...]
+    updated: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.removed)} removed, {self.unchanged} unchanged"
+        )
+
+
+def load_categories(path: Path | None = None) -> list[Category]:
+    """Read the categories from `data/categories.yaml`, in display order."""
+    path = path or data_dir() / "categories.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))["categories"]
+    return [
+        Category(
+            slug=c["slug"],
+            name=c["name"],
+            definition=c["definition"],
+            signals=tuple(c.get("signals") or ()),
+            codes=tuple(str(x) for x in c.get("codes") or ()),
+        )
+        for c in raw
+    ]
+
+
+def _index_row(article: Article) -> dict:
+    tags = " ".join(article.tags)
+    return {
+        "slug": article.slug,
+        "title_w": " ".join(text.terms(article.title)),
+        "tags_w": " ".join(text.terms(tags)),
+        "body_w": " ".join(text.terms(article.plain_text)),
+        "title_c": " ".join(text.char_bigrams(article.title)),
+        "tags_c": " ".join(text.char_bigrams(tags)),
+        "body_c": " ".join(text.char_bigrams(article.plain_text)),
+        "plain": text.normalise(f"{article.title} {tags} {article.plain_text}"),
+    }
+
+
+def _article_row(article: Article) -> dict:
+    return {
+        "slug": article.slug,
+        "title": article.title,
+        "category": article.category,
+        "audience": article.audience,
+        "tags": json.dumps(article.tags, ensure_ascii=False),
+        "codes": json.dumps(article.codes),
+        "related": json.dumps(article.related),
+        "updated": article.updated,
+        "body": article.body,
+        "content_hash": article.content_hash,
+    }
+
+
+def sync_knowledge_base(db: sqlite_utils.Database, root: Path | None = None) -> SyncReport:
+    """Make the database hold exactly the categories, codes and articles in `data/`.
+
+    Idempotent: an unchanged article is not rewritten; an edited one is updated alone.
+    """
+    root = root or data_dir()
+    ensure_schema(db)
+    categories = load_categories(root / "categories.yaml")
+    articles = load_articles(root / "articles")
+    codes = load_codes(root / "response_codes.csv")
+    stored = {r["slug"]: r["content_hash"] for r in db.query("SELECT slug, content_hash FROM articles")}
+    wanted = {a.slug: a for a in articles}
+    added = tuple(s for s in wanted if s not in stored)
+    updated = tuple(s for s in wanted if s in stored and stored[s] != wanted[s].content_hash)
+    removed = tuple(s for s in stored if s not in wanted)
+    with db.conn:
+        db["categories"].upsert_all(
+            [
+                {
+                    "slug": c.slug,
+                    "name": c.name,
+                    "definition": c.definition,
+                    "signals": json.dumps(c.signals, ensure_ascii=False),
+                    "codes": json.dumps(c.codes),
+                    "position": i,
+                }
+                for i, c in enumerate(categories)
+            ],
+            pk="slug",
+        )
+        db["response_codes"].upsert_all([vars(c) for c in codes.values()], pk="code")
+        for slug in removed:
+            db["article_index"].delete(slug)
+            db["articles"].delete(slug)
+        changed = [wanted[s] for s in (*added, *updated)]
+        if changed:
+            db["articles"].upsert_all([_article_row(a) for a in changed], pk="slug")
+            db["article_index"].upsert_all([_index_row(a) for a in changed], pk="slug")
+        if added or updated or removed:
+            generation = int(get_meta(db, "kb_generation", "0")) + 1
+            set_meta(db, "kb_generation", str(generation))
+    return SyncReport(added, updated, removed, len(wanted) - len(added) - len(updated))
+
+
+def _article(row: dict) -> Article:
+    return Article(
+        slug=row["slug"],
+        title=row["title"],
+        category=row["category"],
+        audience=row["audience"],
+        tags=tuple(json.loads(row["tags"])),
+        codes=tuple(json.loads(row["codes"])),
+        related=tuple(json.loads(row["related"])),
+        updated=row["updated"],
+        body=row["body"],
+    )
+
+
+def _audience_clause(audience: str) -> str:
+    return "1 = 1" if audience == "agent" else "audience = 'merchant'"
+
+
+def get_article(db: sqlite_utils.Database, slug: str, audience: str = "merchant") -> Article | None:
+    """Return the article, or None when it does not exist or the audience may not see it."""
+    rows = list(db.query(f"SELECT * FROM articles WHERE slug = ? AND {_audience_clause(audience)}", [slug]))
+    return _article(rows[0]) if rows else None
+
+
+def get_articles(db: sqlite_utils.Database, slugs: list[str], audience: str = "merchant") -> list[Article]:
+    """Return the visible articles among slugs, in the order given."""
+    if not slugs:
+        return []
+    marks = ", ".join("?" for _ in slugs)
+    sql = f"SELECT * FROM articles WHERE slug IN ({marks}) AND {_audience_clause(audience)}"
+    found = {r["slug"]: _article(r) for r in db.query(sql, list(slugs))}
+    return [found[s] for s in slugs if s in found]
+
+
+def list_articles(db: sqlite_utils.Database, category: str | None = None, audience: str = "merchant") -> list[Article]:
+    """Return the visible articles, of one category if given, ordered by title."""
+    where, params = _audience_clause(audience), []
+    if category:
+        where += " AND category = ?"
+        params.append(category)
+    return [_article(r) for r in db.query(f"SELECT * FROM articles WHERE {where} ORDER BY slug", params)]
+
+
+def list_categories(db: sqlite_utils.Database, audience: str = "merchant") -> list[Category]:
+    """Return all categories in display order with their visible article counts."""
+    sql = f"""
+        SELECT c.*, (SELECT count(*) FROM articles a WHERE a.category = c.slug AND {_audience_clause(audience)}) AS n
+        FROM categories c ORDER BY c.position
+    """
+    return [
+        Category(
+            slug=r["slug"],
+            name=r["name"],
+            definition=r["definition"],
+            signals=tuple(json.loads(r["signals"])),
+            codes=tuple(json.loads(r["codes"])),
+            article_count=r["n"],
+        )
+        for r in db.query(sql)
+    ]
+
+
+def get_category(db: sqlite_utils.Database, slug: str, audience: str = "merchant") -> Category | None:
+    """Return one category with its visible article count, or None."""
+    return next((c for c in list_categories(db, audience) if c.slug == slug), None)
+
+
+def get_code(db: sqlite_utils.Database, code: str) -> ResponseCode | None:
+    """Return one response code from the stored table (case-insensitive), or None."""
+    rows = list(db.query("SELECT * FROM response_codes WHERE code = ?", [code.upper()]))
+    return ResponseCode(**rows[0]) if rows else None
+
+
+def list_codes(db: sqlite_utils.Database) -> list[ResponseCode]:
+    """Return the whole stored code table, ordered by code."""
+    return [ResponseCode(**r) for r in db.query("SELECT * FROM response_codes ORDER BY code")]
+
+
+def articles_for_code(db: sqlite_utils.Database, code: str, audience: str = "merchant") -> list[Article]:
+    """Return the visible articles answering a code: its primary article first, then the others."""
+    primary = db.execute("SELECT article FROM response_codes WHERE code = ?", [code.upper()]).fetchone()
+    sql = f"SELECT a.* FROM articles a, json_each(a.codes) j WHERE j.value = ? AND {_audience_clause(audience)}"
+    found = {r["slug"]: _article(r) for r in db.query(sql, [code.upper()])}
+    order = sorted(found, key=lambda s: (primary is None or s != primary[0], s))
+    if primary and primary[0] not in found:
+        extra = get_article(db, primary[0], audience)
+        return ([extra] if extra else []) + [found[s] for s in order]
+    return [found[s] for s in order]
+
+
+def record_view(db: sqlite_utils.Database, slug: str) -> None:
+    """Count one read of an article."""
+    db.execute(
+        "INSERT INTO article_views (slug, views) VALUES (?, 1) ON CONFLICT(slug) DO UPDATE SET views = views + 1",
+        [slug],
+    )
+    db.conn.commit()
+
+
+def most_read(db: sqlite_utils.Database, limit: int = 6, audience: str = "merchant") -> list[Article]:
+    """Return the most-read visible articles, most views first (ties by slug)."""
+    sql = f"""
+        SELECT a.* FROM articles a LEFT JOIN article_views v ON v.slug = a.slug
+        WHERE {_audience_clause(audience)} ORDER BY coalesce(v.views, 0) DESC, a.slug LIMIT ?
+    """
+    return [_article(r) for r in db.query(sql, [limit])]

@@ -1,0 +1,132 @@
+"""The one text pipeline: normalising and segmenting Chinese text for search and triage.
+
+Search and the classifier both call `normalise` and `terms`, so the knowledge base and triage can
+never disagree about what a word is. Dictionaries are loaded once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jieba
+import opencc
+
+from kb.paths import data_dir
+
+_T2S = opencc.OpenCC("t2s")
+_SPACE = re.compile(r"\s+")
+# A short run of Latin letters wedged between two Han characters: "刷ka卡", "信xi息".
+_WEDGED_LATIN = re.compile(r"(?<=[\u4e00-\u9fff])([a-z]{1,6})(?=[\u4e00-\u9fff])")
+_WORDLIKE = re.compile(r"[\w+#.-]*\w", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The domain vocabulary: canonical forms of colloquial variants and the stopwords."""
+
+    canonical: dict[str, str]
+    stopwords: frozenset[str]
+
+
+def _read_lines(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+@cache
+def lexicon(root: Path | None = None) -> Lexicon:
+    """Load the synonym groups and stopwords from `data/jieba/`."""
+    folder = (root or data_dir()) / "jieba"
+    canonical: dict[str, str] = {}
+    for line in _read_lines(folder / "synonyms.txt"):
+        head, *variants = line.lower().split()
+        for word in (head, *variants):
+            canonical.setdefault(word, head)
+    stopwords = frozenset(_read_lines(folder / "stopwords.txt"))
+    return Lexicon(canonical=canonical, stopwords=stopwords)
+
+
+_tokenizer: jieba.Tokenizer | None = None
+_tokenizer_lock = threading.Lock()
+
+
+def tokenizer() -> jieba.Tokenizer:
+    """Return this process's jieba tokenizer with the domain dictionary loaded."""
+    global _tokenizer
+    if _tokenizer is None:
+        with _tokenizer_lock:
+            if _tokenizer is None:
+                jieba.setLogLevel(logging.WARNING)
+                tok = jieba.Tokenizer()
+                tok.initialize()
+                with (data_dir() / "jieba" / "userdict.txt").open("rb") as f:  # jieba leaves a path open
+                    tok.load_userdict(f)
+                for word in lexicon().canonical:
+                    if tok.FREQ.get(word, 0) < 5000:
+                        tok.add_word(word, freq=5000)
+                _tokenizer = tok
+    return _tokenizer
+
+
+@cache
+def _readings(char: str) -> tuple[str, ...]:
+    from pypinyin import Style, pinyin  # only texts with wedged Latin letters need it
+
+    return tuple(pinyin(char, style=Style.NORMAL, heteronym=True)[0])
+
+
+def _is_reading(letters: str, char: str) -> bool:
+    """True when `letters` spell (the start of) a pinyin reading of `char`."""
+    return any(r == letters or (len(letters) >= 2 and r.startswith(letters)) for r in _readings(char))
+
+
+def _drop_wedged_pinyin(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        letters = match.group(1)
+        left, right = text[match.start() - 1], text[match.end()]
+        return "" if _is_reading(letters, left) or _is_reading(letters, right) else letters
+
+    return _WEDGED_LATIN.sub(replace, text)
+
+
+def normalise(text: str) -> str:
+    """Fold width and case, convert Traditional to Simplified and undo pinyin obfuscation."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _T2S.convert(text)
+    if _WEDGED_LATIN.search(text):
+        text = _drop_wedged_pinyin(text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def segment(text: str) -> list[str]:
+    """Normalise and cut text into canonical words, punctuation and spaces dropped."""
+    canonical = lexicon().canonical
+    words = tokenizer().cut(normalise(text), HMM=False)
+    return [canonical.get(w, w) for w in words if _WORDLIKE.fullmatch(w)]
+
+
+def terms(text: str) -> list[str]:
+    """The words that carry meaning: `segment` without stopwords."""
+    stop = lexicon().stopwords
+    return [w for w in segment(text) if w not in stop]
+
+
+def char_bigrams(text: str) -> list[str]:
+    """Two-character pieces of each meaningful word (Latin and digit words stay whole).
+
+    Sub-word evidence: a query for 权限 still meets a document that says 无权限, while pieces that
+    straddle two words (货显 in 退货显示) are never made.
+    """
+    pieces: list[str] = []
+    for word in terms(text):
+        if word.isascii() or len(word) < 3:
+            pieces.append(word)
+        else:
+            pieces.extend(word[i : i + 2] for i in range(len(word) - 1))
+    return pieces

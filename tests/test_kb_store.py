@@ -1,0 +1,53 @@
+"""Loading data/ into SQLite: idempotent, precise updates, nothing lost."""
+
+from __future__ import annotations
+
+import shutil
+
+from kb.db import open_db
+from kb.paths import data_dir
+from kb.store import articles_for_code, get_article, list_categories, most_read, record_view, sync_knowledge_base
+
+
+def copy_data(tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(data_dir(), root, ignore=shutil.ignore_patterns("tickets"))
+    return root
+
+
+def test_sync_twice_changes_nothing_the_second_time(tmp_path):
+    root = copy_data(tmp_path)
+    db = open_db(tmp_path / "kb.db")
+    first = sync_knowledge_base(db, root)
+    second = sync_knowledge_base(db, root)
+    assert len(first.added) == db["articles"].count
+    assert (second.added, second.updated, second.removed) == ((), (), ())
+
+
+def test_editing_one_article_updates_exactly_that_one(tmp_path):
+    root = copy_data(tmp_path)
+    db = open_db(tmp_path / "kb.db")
+    sync_knowledge_base(db, root)
+    record_view(db, "printer-issue")
+    path = root / "articles" / "printer-issue.md"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("## 症状\n", "## 症状\n热敏纸装反了也会打出白纸。\n"), "utf-8"
+    )
+    report = sync_knowledge_base(db, root)
+    assert report.updated == ("printer-issue",) and report.added == () and report.removed == ()
+    assert "热敏纸装反了" in get_article(db, "printer-issue").body
+    assert most_read(db, 1)[0].slug == "printer-issue", "views survive an update"
+
+
+def test_internal_articles_are_invisible_to_merchants(db):
+    assert get_article(db, "agent-risk-review") is None
+    assert get_article(db, "agent-risk-review", "agent").title.startswith("【内部】")
+    merchant = {c.slug: c.article_count for c in list_categories(db)}
+    agent = {c.slug: c.article_count for c in list_categories(db, "agent")}
+    assert merchant["settlement"] == agent["settlement"] - 1
+
+
+def test_articles_for_a_code_start_with_its_primary_article(db):
+    assert articles_for_code(db, "97")[0].slug == "code-97-unregistered"
+    assert articles_for_code(db, "a0")[0].slug == "mac-key-error"
+    assert all(a.is_public for a in articles_for_code(db, "A2"))

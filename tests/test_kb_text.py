@@ -1,0 +1,67 @@
+"""The shared text pipeline: what a word is for both search and triage."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.codes import extract_codes
+from kb.text import char_bigrams, normalise, segment, terms
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ＰＯＳ机　显示Ａ０", "pos机 显示a0"),
+        ("刷卡顯示該商戶沒有權限", "刷卡显示该商户没有权限"),
+        ("刷ka卡不跳商户", "刷卡不跳商户"),
+        ("保护个人信xi息", "保护个人信息"),
+        ("刷KA卡支付", "刷卡支付"),
+        ("  多个   空格\n换行 ", "多个 空格 换行"),
+    ],
+)
+def test_normalise(raw, expected):
+    assert normalise(raw) == expected
+
+
+def test_latin_words_that_are_not_pinyin_stay():
+    assert normalise("刷pos机连wifi用app") == "刷pos机连wifi用app"
+
+
+def test_colloquial_variants_become_one_word():
+    assert "无权限" in segment("提示该商户没有权限")
+    assert "无权限" in segment("刷卡没权限")
+    assert "签购单" in segment("小票打不出来")
+    assert segment("刷卡機") == segment("刷卡机") == ["pos机"]
+
+
+def test_domain_terms_segment_whole():
+    words = segment("请提供商户号和终端号，预授权完成时报应答码")
+    for term in ("商户号", "终端号", "预授权完成", "应答码"):
+        assert term in words
+
+
+def test_terms_drop_stopwords_and_punctuation():
+    assert terms("请问，退货了吗？谢谢！") == ["退货"]
+    assert terms("😀😀 !!! ") == []
+
+
+def test_char_bigrams_give_subword_evidence():
+    assert "权限" in char_bigrams("没有权限")
+    assert char_bigrams("T+1到账") == ["t+1", "到账"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "codes"),
+    [
+        ("刷卡返回58", ["58"]),
+        ("返回码A0，请重新签到", ["A0"]),
+        ("显示 97 终端未登记", ["97"]),
+        ("错误代码：03", ["03"]),
+        ("报a0然后又报97", ["A0", "97"]),
+        ("刷了58元，12笔，晚上11点，费率0.58", []),
+        ("商户号898310058120345终端号12345678", []),
+        ("T+1到账，D0秒到", []),
+    ],
+)
+def test_extract_codes(raw, codes):
+    assert extract_codes(raw) == codes

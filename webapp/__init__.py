@@ -1,0 +1,86 @@
+"""The posdesk web app: merchant pages, the agent desk and the JSON API, over kb and triage."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from triage.tickets import TEXT_MAX_CHARS
+
+SECRET_KEY_FILE = "secret_key"
+
+
+def instance_folder() -> Path:
+    """The instance folder: POSDESK_INSTANCE if set, else ./instance in the working directory."""
+    return Path(os.environ.get("POSDESK_INSTANCE") or Path.cwd() / "instance").resolve()
+
+
+def _persistent_secret_key(instance: Path) -> str:
+    """Read the instance's secret key, creating it (readable by its owner only) on first use."""
+    path = instance / SECRET_KEY_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the Flask app; configuration from defaults, instance config.py, POSDESK_* env, test_config."""
+    app = Flask(__name__, instance_path=str(instance_folder()), instance_relative_config=True)
+    app.config.from_mapping(
+        SECRET_KEY=None,
+        DATABASE=str(Path(app.instance_path) / "posdesk.db"),
+        MODEL_DIR=str(Path(app.instance_path) / "model"),
+        # Requests larger than this get 413; the ticket text limit (TEXT_MAX_CHARS) is far below it.
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=False,  # set POSDESK_SESSION_COOKIE_SECURE=true when served over HTTPS
+        SESSION_COOKIE_NAME="posdesk_session",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session: a slow merchant is no attacker
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_HEADERS_ENABLED=True,
+        TICKET_RATE_LIMIT="10 per hour",
+        LOGIN_RATE_LIMIT="10 per minute",
+        API_RATE_LIMIT="120 per minute",
+        TICKETS_PER_PAGE=20,
+        TRUSTED_PROXIES=0,
+        TRIAGER_LOADER=None,  # tests may inject a loader(model_dir) -> Triager
+    )
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("POSDESK")
+    if test_config:
+        app.config.update(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _persistent_secret_key(Path(app.instance_path))
+    app.config["TEXT_MAX_CHARS"] = TEXT_MAX_CHARS
+
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    from webapp import admin, agent, api, auth, db, errors, merchant, model, render
+    from webapp.extensions import csrf, limiter
+
+    db.init_app(app)
+    model.init_app(app)
+    render.init_app(app)
+    auth.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    errors.init_app(app)
+    csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never with the session cookie
+    app.register_blueprint(merchant.bp)
+    app.register_blueprint(agent.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
+    return app
