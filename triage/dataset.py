@@ -1,0 +1,74 @@
+"""Labelled tickets: reading `data/tickets/*.jsonl` and the stable held-out split."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb.paths import data_dir
+
+HOLDOUT_SHARE = 0.25
+
+
+class DatasetError(ValueError):
+    """A ticket file that cannot be read: says which file, which line and what is wrong."""
+
+
+@dataclass(frozen=True)
+class LabelledTicket:
+    """One ticket text with its true category and the articles that answer it."""
+
+    id: str
+    text: str
+    category: str
+    articles: tuple[str, ...] = ()
+
+
+def ticket_files(folder: Path | None = None) -> list[Path]:
+    """The JSONL files of the committed training corpus."""
+    return sorted((folder or data_dir() / "tickets").glob("*.jsonl"))
+
+
+def read_tickets(paths: Iterable[Path]) -> list[LabelledTicket]:
+    """Read labelled tickets from JSONL files (a folder means every *.jsonl in it)."""
+    tickets = []
+    for path in paths:
+        files = ticket_files(path) if path.is_dir() else [path]
+        for file in files:
+            for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    tickets.append(
+                        LabelledTicket(
+                            id=str(row["id"]),
+                            text=str(row["text"]),
+                            category=str(row["category"]),
+                            articles=tuple(row.get("articles") or ()),
+                        )
+                    )
+                except (ValueError, KeyError, TypeError) as e:
+                    raise DatasetError(f"{file}:{number}: not a labelled ticket ({e})") from e
+    return tickets
+
+
+def _hash(ticket_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(ticket_id.encode("utf-8")).digest()[:8], "big")
+
+
+def split(tickets: list[LabelledTicket]) -> tuple[list[LabelledTicket], list[LabelledTicket]]:
+    """Split into (training, held-out): in each category the quarter of tickets whose id hashes
+    lowest is held out. Stratified, and stable across runs: no random state involved."""
+    by_category: dict[str, list[LabelledTicket]] = {}
+    for t in tickets:
+        by_category.setdefault(t.category, []).append(t)
+    held_ids: set[str] = set()
+    for group in by_category.values():
+        ranked = sorted(group, key=lambda t: _hash(t.id))
+        held_ids.update(t.id for t in ranked[: math.ceil(len(ranked) * HOLDOUT_SHARE)])
+    return [t for t in tickets if t.id not in held_ids], [t for t in tickets if t.id in held_ids]

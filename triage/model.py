@@ -1,0 +1,272 @@
+"""The triage model: a calibrated linear classifier for the cause category and a linear ranker for
+the articles, both over `triage.features`; saving and loading it with a version-checked sidecar.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import jieba
+import joblib
+import numpy as np
+import scipy
+import sklearn
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.svm import LinearSVC
+
+from kb.articles import Article
+from triage.features import Analysed, Featuriser, analyse
+from triage.prediction import Alternative, Prediction
+
+FORMAT = 1
+MODEL_FILE = "model.joblib"
+SIDECAR_FILE = "model.json"
+SUGGESTED_ARTICLES = 5
+DIAGNOSIS_HUB = "no-permission-diagnosis"
+# Words that only restate the "no permission" symptom; a ticket with nothing else is a bare symptom.
+_SYMPTOM = "无权限"
+_BARE_WORDS = frozenset(
+    [
+        "无权限",
+        "权限",
+        "该",
+        "商户",
+        "pos机",
+        "显示",
+        "提示",
+        "出现",
+        "报",
+        "刷卡",
+        "刷",
+        "交易",
+        "机器",
+        "突然",
+        "老是",
+        "总是",
+        "又",
+        "说",
+        "怎么",
+        "咋",
+        "了",
+        "不能",
+        "用",
+        "收款",
+        "一直",
+        "问题",
+        "怎么弄",
+        "弄",
+        "处理",
+        "解决",
+        "帮忙",
+        "帮",
+        "看看",
+        "看",
+        "急",
+        "急急",
+        "啊啊",
+        "啥",
+        "意思",
+        "什么",
+        "情况",
+        "我的",
+        "我家",
+        "店里",
+        "店",
+        "客户",
+        "顾客",
+        "卡",
+        "付款",
+        "付钱",
+        "今天",
+        "昨天",
+        "早上",
+        "下午",
+        "晚上",
+    ]
+)
+
+
+class ModelError(Exception):
+    """No usable model: missing, unreadable or from an incompatible version (the message says what to do)."""
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "format": str(FORMAT),
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "jieba": jieba.__version__,
+    }
+
+
+def _major_minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+class TriageModel:
+    """The fitted category classifier and article ranker (what gets pickled)."""
+
+    def __init__(self, review_threshold: float = 0.5) -> None:
+        self.featuriser = Featuriser()
+        self.classifier = CalibratedClassifierCV(
+            LinearSVC(C=0.5, class_weight="balanced"), method="sigmoid", cv=3, ensemble=False
+        )
+        self.ranker = LinearSVC(C=0.5)
+        self.review_threshold = review_threshold
+        self.article_category: dict[str, str] = {}
+        self.public_articles: frozenset[str] = frozenset()
+        self.version = ""
+
+    @property
+    def labels(self) -> list[str]:
+        """The categories the classifier knows, in column order."""
+        return [str(c) for c in self.classifier.classes_]
+
+    def fit(self, texts: list[str], categories: list[str], articles: list[tuple[str, ...]], kb: list[Article]) -> None:
+        """Train on labelled tickets; every article also stands in as a document of its own."""
+        docs = [analyse(t) for t in texts]
+        self.article_category = {a.slug: a.category for a in kb}
+        self.public_articles = frozenset(a.slug for a in kb if a.is_public)
+        kb_docs = [analyse(" ".join([a.title, *a.tags, a.plain_text])) for a in kb]
+        x_all = self.featuriser.fit_transform(docs + kb_docs)
+        x_tickets = x_all[: len(docs)]
+        self.classifier.fit(x_tickets, categories)
+        # The ranker learns which article answers which ticket; articles' own text covers slugs
+        # that no ticket names yet.
+        rank_rows = [i for i, a in enumerate(articles) if a and a[0] in self.article_category]
+        rank_x = x_all[rank_rows + list(range(len(docs), len(docs) + len(kb)))]
+        rank_y = [articles[i][0] for i in rank_rows] + [a.slug for a in kb]
+        self.ranker.fit(rank_x, rank_y)
+
+    def _article_order(self, probs: np.ndarray, rank_scores: np.ndarray, doc: Analysed, confidence: float) -> list[str]:
+        by_category = dict(zip(self.labels, probs, strict=True))
+        slugs = self.ranker.classes_
+        # Softmax over ranker margins, weighted by how likely each article's category is.
+        weights = np.exp((rank_scores - rank_scores.max()) * 3.0)
+        weights /= weights.sum()
+        combined = weights * np.array([0.25 + by_category.get(self.article_category.get(s, ""), 0.0) for s in slugs])
+        order = [str(slugs[i]) for i in np.argsort(-combined)]
+        public = [s for s in order if s in self.public_articles]
+        internal = [s for s in order if s not in self.public_articles][:1]
+        suggested = public[:SUGGESTED_ARTICLES]
+        if _SYMPTOM in doc.words and (self._is_bare(doc) or confidence < self.review_threshold):
+            suggested = [DIAGNOSIS_HUB, *[s for s in suggested if s != DIAGNOSIS_HUB]][:SUGGESTED_ARTICLES]
+        return suggested + internal
+
+    @staticmethod
+    def _is_bare(doc: Analysed) -> bool:
+        return not doc.codes and all(w in _BARE_WORDS for w in doc.words)
+
+    def _explain(self, row, category_index: int, limit: int = 6) -> tuple[str, ...]:
+        """The features that pushed this ticket towards the category: words and codes before
+        character n-grams, which only fill up when too few words did."""
+        base = self.classifier.calibrated_classifiers_[0].estimator
+        coef = base.coef_[category_index] if base.coef_.shape[0] > 1 else base.coef_[0]
+        contributions = row.multiply(coef).tocsr()
+        chars = self.featuriser.char_columns
+        ranked = sorted(
+            (col in chars, -c, col) for c, col in zip(contributions.data, contributions.indices, strict=True) if c > 0
+        )
+        names = self.featuriser.names
+        terms: list[str] = []
+        for _, _, col in ranked:
+            name = str(names[col]).replace("codecat:", "应答码属于 ").replace("code:", "应答码 ")
+            if name.strip() and not any(name in t or t in name for t in terms):
+                terms.append(name)
+            if len(terms) >= limit:
+                break
+        return tuple(terms)
+
+    def predict(self, texts: list[str], explain: bool = True) -> list[Prediction]:
+        """Triage a batch of ticket texts."""
+        docs = [analyse(t) for t in texts]
+        x = self.featuriser.transform(docs)
+        probs = self.classifier.predict_proba(x)
+        rank_scores = self.ranker.decision_function(x)
+        labels = self.labels
+        out = []
+        for i, doc in enumerate(docs):
+            top = np.argsort(-probs[i])[:3]
+            confidence = float(probs[i][top[0]])
+            out.append(
+                Prediction(
+                    category=labels[top[0]],
+                    confidence=round(confidence, 4),
+                    alternatives=tuple(Alternative(labels[j], round(float(probs[i][j]), 4)) for j in top),
+                    codes=doc.codes,
+                    articles=tuple(self._article_order(probs[i], rank_scores[i], doc, confidence)),
+                    needs_review=confidence < self.review_threshold,
+                    explanation=self._explain(x[i], top[0]) if explain else (),
+                    model_version=self.version,
+                )
+            )
+        return out
+
+
+class Triager:
+    """A loaded model ready to classify: what the web app and CLI hold on to."""
+
+    def __init__(self, model: TriageModel, sidecar: dict) -> None:
+        self.model = model
+        self.sidecar = sidecar
+        self.version = model.version
+
+    def classify(self, text: str) -> Prediction:
+        """Triage one ticket text, with the explanation."""
+        return self.model.predict([text])[0]
+
+    def classify_many(self, texts: list[str], explain: bool = False) -> list[Prediction]:
+        """Triage many ticket texts at once (explanations only when asked: they cost time)."""
+        return self.model.predict(texts, explain=explain) if texts else []
+
+
+def model_exists(model_dir: Path) -> bool:
+    """True when a saved model (and its sidecar) is in model_dir."""
+    return (Path(model_dir) / MODEL_FILE).exists() and (Path(model_dir) / SIDECAR_FILE).exists()
+
+
+def save_model(model: TriageModel, model_dir: Path, details: dict) -> dict:
+    """Write the model and its sidecar (library versions, labels, data hash, metrics, ...)."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    sidecar = {**details, "versions": _versions(), "labels": model.labels, "model_version": model.version}
+    tmp = model_dir / (MODEL_FILE + ".tmp")
+    joblib.dump(model, tmp, compress=3)
+    tmp.replace(model_dir / MODEL_FILE)
+    (model_dir / SIDECAR_FILE).write_text(json.dumps(sidecar, ensure_ascii=False, indent=2), encoding="utf-8")
+    return sidecar
+
+
+def read_sidecar(model_dir: Path) -> dict:
+    """Return the sidecar of the saved model; ModelError when there is none."""
+    path = Path(model_dir) / SIDECAR_FILE
+    if not path.exists():
+        raise ModelError(f"no triage model in {model_dir}: run `posdesk triage train` (or `posdesk init`)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ModelError(f"the model sidecar {path} is unreadable: run `posdesk triage train`") from e
+
+
+def load_model(model_dir: Path) -> Triager:
+    """Load the saved model, refusing one trained by an incompatible version."""
+    sidecar = read_sidecar(model_dir)
+    saved = sidecar.get("versions", {})
+    now = _versions()
+    if saved.get("format") != now["format"] or _major_minor(saved.get("scikit-learn", "")) != _major_minor(
+        now["scikit-learn"]
+    ):
+        raise ModelError(
+            f"the triage model was trained with posdesk model format {saved.get('format')} and "
+            f"scikit-learn {saved.get('scikit-learn')}; this is format {now['format']} with scikit-learn "
+            f"{now['scikit-learn']}: run `posdesk triage train` to retrain it"
+        )
+    try:
+        model = joblib.load(Path(model_dir) / MODEL_FILE)
+    except Exception as e:  # a truncated or foreign file: any unpickling error means the same
+        raise ModelError(f"the triage model in {model_dir} cannot be read ({e}): run `posdesk triage train`") from e
+    return Triager(model, sidecar)

@@ -1,0 +1,196 @@
+"""The `posdesk triage` commands: train, evaluate and classify (one ticket or a JSONL stream)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from itertools import islice
+from pathlib import Path
+
+import click
+from flask import current_app
+from tqdm import tqdm
+
+from triage.dataset import DatasetError, read_tickets, split, ticket_files
+from triage.evaluation import evaluate
+from triage.model import ModelError, load_model, model_exists
+from triage.training import STAGES, train
+from webapp.db import get_db
+
+BATCH_CHUNK = 256
+
+
+@click.group("triage")
+def triage_group() -> None:
+    """Train, evaluate and run the ticket classifier."""
+
+
+def _model_dir() -> Path:
+    return Path(current_app.config["MODEL_DIR"])
+
+
+def _agent_labels() -> list:
+    """Categories agents confirmed or corrected on the desk, if the ticket tables exist yet."""
+    from triage.tickets import agent_labels
+
+    db = get_db()
+    return agent_labels(db) if db["tickets"].exists() else []
+
+
+def train_model(paths: tuple[Path, ...] = (), show_progress: bool = True):
+    """Train and save the model from the given ticket files (default data/tickets) plus agent labels."""
+    corpus = read_tickets(paths or ticket_files())
+    with tqdm(total=len(STAGES), desc="training", unit="step", disable=not show_progress, file=sys.stderr) as bar:
+
+        def step(stage: str) -> None:
+            bar.set_postfix_str(stage)
+            if stage != STAGES[0]:
+                bar.update(1)
+
+        report = train(_model_dir(), corpus, _agent_labels(), progress=step)
+        bar.update(1)
+    return report
+
+
+def _metrics_line(metrics: dict) -> str:
+    return (
+        f"accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
+        f"article hit@3 {metrics['article_hit_at_3']:.3f} on {metrics['n']} held-out tickets"
+    )
+
+
+@triage_group.command("train")
+@click.option(
+    "--data",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A JSONL ticket file or folder (repeatable); default data/tickets.",
+)
+def train_command(paths: tuple[Path, ...]) -> None:
+    """Train the classifier on the corpus and on agents' decisions; print held-out metrics.
+
+    Example: posdesk triage train --data data/tickets
+    """
+    try:
+        report = train_model(paths)
+    except (DatasetError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"model {report.model_version}: {report.n_train} training tickets ({report.n_agent} from agents)")
+    if report.metrics:
+        click.echo(_metrics_line(report.metrics))
+    click.echo(f"needs_review below confidence {report.review_threshold:.2f}")
+
+
+def _load():
+    try:
+        return load_model(_model_dir())
+    except ModelError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@triage_group.command("evaluate")
+@click.option(
+    "--data",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Evaluate on every ticket in these files; default: the held-out split of data/tickets.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
+def evaluate_command(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Measure the saved model: accuracy, macro-F1, per-class scores, confusion matrix, article hit@3.
+
+    Example: posdesk triage evaluate --json
+    """
+    triager = _load()
+    try:
+        tickets = read_tickets(paths) if paths else split(read_tickets(ticket_files()))[1]
+    except DatasetError as e:
+        raise click.ClickException(str(e)) from e
+    if not tickets:
+        raise click.ClickException("no labelled tickets to evaluate")
+    predictions = triager.classify_many([t.text for t in tickets])
+    metrics = evaluate(tickets, predictions, triager.model.labels)
+    if as_json:
+        click.echo(json.dumps({"model_version": triager.version, **metrics}, ensure_ascii=False))
+        return
+    click.echo(_metrics_line(metrics).replace("held-out ", ""))
+    click.echo(f"{'category':24s} {'prec':>6s} {'rec':>6s} {'f1':>6s} {'n':>5s}")
+    for label, row in metrics["per_class"].items():
+        click.echo(f"{label:24s} {row['precision']:6.3f} {row['recall']:6.3f} {row['f1']:6.3f} {row['support']:5d}")
+    labels = metrics["confusion"]["labels"]
+    click.echo("confusion (rows: true, columns: predicted, in the order above)")
+    for label, row in zip(labels, metrics["confusion"]["matrix"], strict=True):
+        click.echo(f"{label:24s} " + " ".join(f"{n:3d}" for n in row))
+
+
+def _batch_item(number: int, line: str) -> tuple[object, str | None, str | None]:
+    """Parse one input line into (id, text, error)."""
+    try:
+        item = json.loads(line)
+    except ValueError:
+        return None, None, f"line {number}: not valid JSON"
+    if not isinstance(item, dict):
+        return None, None, f"line {number}: expected a JSON object"
+    text = item.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return item.get("id"), None, f"line {number}: 'text' must be a non-empty string"
+    return item.get("id"), text, None
+
+
+def _classify_stream(triager, lines) -> None:
+    numbered = enumerate(lines, start=1)
+    while chunk := list(islice(numbered, BATCH_CHUNK)):
+        items = [_batch_item(n, line) for n, line in chunk if line.strip()]
+        texts = [text for _, text, error in items if error is None]
+        predictions = iter(triager.classify_many(texts))
+        out = []
+        for ident, _, error in items:
+            if error:
+                out.append(json.dumps({"id": ident, "error": error}, ensure_ascii=False))
+                continue
+            p = next(predictions)
+            row = {
+                "id": ident,
+                "category": p.category,
+                "confidence": p.confidence,
+                "alternatives": [{"category": a.category, "confidence": a.confidence} for a in p.alternatives],
+                "articles": list(p.articles),
+                "codes": list(p.codes),
+                "needs_review": p.needs_review,
+            }
+            out.append(json.dumps(row, ensure_ascii=False))
+        sys.stdout.write("\n".join(out) + "\n")
+        sys.stdout.flush()
+
+
+@triage_group.command("classify")
+@click.argument("text", required=False)
+@click.option("--batch", is_flag=True, help='Read JSONL {"id", "text"} on stdin; write one JSON line per input line.')
+def classify_command(text: str | None, batch: bool) -> None:
+    """Classify one ticket text, or a JSONL stream with --batch.
+
+    Example: posdesk triage classify "退货的时候提示该商户没有权限"
+    """
+    triager = _load()
+    if batch:
+        _classify_stream(triager, sys.stdin)
+        return
+    if not text or not text.strip():
+        raise click.UsageError("give the ticket TEXT or --batch")
+    p = triager.classify(text)
+    click.echo(f"category:     {p.category} ({p.confidence:.0%}){'  -> needs review' if p.needs_review else ''}")
+    click.echo("alternatives: " + ", ".join(f"{a.category} {a.confidence:.0%}" for a in p.alternatives))
+    click.echo("codes:        " + (", ".join(p.codes) or "-"))
+    click.echo("articles:     " + ", ".join(p.articles))
+    click.echo("because of:   " + (", ".join(p.explanation) or "-"))
+    click.echo(f"model:        {p.model_version}")
+
+
+def train_if_missing() -> None:
+    """An `init` step: train the first model when none exists (no-op otherwise)."""
+    if not model_exists(_model_dir()):
+        report = train_model(show_progress=False)
+        line = _metrics_line(report.metrics) if report.metrics else "no held-out tickets"
+        click.echo(f"triage model {report.model_version} trained: {line}")
