@@ -106,15 +106,24 @@ def normalise(text: str) -> str:
 
 def segment(text: str) -> list[str]:
     """Normalise and cut text into canonical words, punctuation and spaces dropped."""
+    return cut_normalised(normalise(text))
+
+
+def cut_normalised(normalised: str) -> list[str]:
+    """Cut text that already went through `normalise` into canonical words."""
     canonical = lexicon().canonical
-    words = tokenizer().cut(normalise(text), HMM=False)
-    return [canonical.get(w, w) for w in words if _WORDLIKE.fullmatch(w)]
+    return [canonical.get(w, w) for w in tokenizer().cut(normalised, HMM=False) if _WORDLIKE.fullmatch(w)]
 
 
 def terms(text: str) -> list[str]:
     """The words that carry meaning: `segment` without stopwords."""
+    return drop_stopwords(segment(text))
+
+
+def drop_stopwords(words: list[str]) -> list[str]:
+    """Remove the stopwords from a list of canonical words."""
     stop = lexicon().stopwords
-    return [w for w in segment(text) if w not in stop]
+    return [w for w in words if w not in stop]
 
 
 def char_bigrams(text: str) -> list[str]:

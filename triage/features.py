@@ -31,7 +31,9 @@ class Analysed:
 def analyse(raw: str) -> Analysed:
     """Run one text through the shared pipeline once."""
     raw = raw[:MAX_TEXT_CHARS]
-    return Analysed(tuple(text.terms(raw)), text.normalise(raw), tuple(extract_codes(raw)))
+    normalised = text.normalise(raw)
+    words = text.drop_stopwords(text.cut_normalised(normalised))
+    return Analysed(tuple(words), normalised, tuple(extract_codes(raw)))
 
 
 def _words(doc: Analysed) -> tuple[str, ...]:

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
-from itertools import islice
 from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 from tqdm import tqdm
 
+from triage.batch import classify_stream
 from triage.dataset import DatasetError, read_tickets, split, ticket_files
 from triage.evaluation import evaluate
 from triage.model import ModelError, load_model, model_exists
 from triage.training import STAGES, train
 from webapp.db import get_db
 
-BATCH_CHUNK = 256
 
-
-@click.group("triage")
+@click.group("triage", cls=AppGroup)
 def triage_group() -> None:
     """Train, evaluate and run the ticket classifier."""
 
@@ -125,57 +124,20 @@ def evaluate_command(paths: tuple[Path, ...], as_json: bool) -> None:
         click.echo(f"{label:24s} " + " ".join(f"{n:3d}" for n in row))
 
 
-def _batch_item(number: int, line: str) -> tuple[object, str | None, str | None]:
-    """Parse one input line into (id, text, error)."""
-    try:
-        item = json.loads(line)
-    except ValueError:
-        return None, None, f"line {number}: not valid JSON"
-    if not isinstance(item, dict):
-        return None, None, f"line {number}: expected a JSON object"
-    text = item.get("text")
-    if not isinstance(text, str) or not text.strip():
-        return item.get("id"), None, f"line {number}: 'text' must be a non-empty string"
-    return item.get("id"), text, None
-
-
-def _classify_stream(triager, lines) -> None:
-    numbered = enumerate(lines, start=1)
-    while chunk := list(islice(numbered, BATCH_CHUNK)):
-        items = [_batch_item(n, line) for n, line in chunk if line.strip()]
-        texts = [text for _, text, error in items if error is None]
-        predictions = iter(triager.classify_many(texts))
-        out = []
-        for ident, _, error in items:
-            if error:
-                out.append(json.dumps({"id": ident, "error": error}, ensure_ascii=False))
-                continue
-            p = next(predictions)
-            row = {
-                "id": ident,
-                "category": p.category,
-                "confidence": p.confidence,
-                "alternatives": [{"category": a.category, "confidence": a.confidence} for a in p.alternatives],
-                "articles": list(p.articles),
-                "codes": list(p.codes),
-                "needs_review": p.needs_review,
-            }
-            out.append(json.dumps(row, ensure_ascii=False))
-        sys.stdout.write("\n".join(out) + "\n")
-        sys.stdout.flush()
-
-
 @triage_group.command("classify")
 @click.argument("text", required=False)
 @click.option("--batch", is_flag=True, help='Read JSONL {"id", "text"} on stdin; write one JSON line per input line.')
-def classify_command(text: str | None, batch: bool) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Processes for --batch (default: all cores).")
+def classify_command(text: str | None, batch: bool, workers: int | None) -> None:
     """Classify one ticket text, or a JSONL stream with --batch.
 
     Example: posdesk triage classify "退货的时候提示该商户没有权限"
     """
     triager = _load()
     if batch:
-        _classify_stream(triager, sys.stdin)
+        for block in classify_stream(triager, sys.stdin, workers):
+            sys.stdout.write(block)
+            sys.stdout.flush()
         return
     if not text or not text.strip():
         raise click.UsageError("give the ticket TEXT or --batch")

@@ -1,0 +1,168 @@
+"""Triage benchmarks: quality against two peers, batch throughput against jieba alone, training cost.
+
+    .venv/bin/python bench/triage_bench.py quality [--independent bench/tickets_independent.jsonl]
+    .venv/bin/python bench/triage_bench.py speed [--n 100000]
+    .venv/bin/python bench/triage_bench.py train-cost [--n 100000]
+
+Quality: posdesk and the peers train on the same training split of data/tickets and are scored on
+the same held-out split (and, if given, on an independently written set no model has seen).
+Speed: wall time of `posdesk triage classify --batch` on n synthetic tickets, process start and
+model load included, against jieba.lcut over the same texts in this process (dictionary load
+excluded). Train cost: wall time and peak memory of `posdesk triage train` on n synthetic tickets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jieba
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.naive_bayes import ComplementNB
+from sklearn.svm import LinearSVC
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_tickets import synthesise, write_jsonl  # noqa: E402
+
+from kb.articles import load_articles  # noqa: E402
+from triage.dataset import read_tickets, split, ticket_files  # noqa: E402
+from triage.evaluation import evaluate  # noqa: E402
+from triage.model import TriageModel  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+POSDESK = [str(Path(sys.executable).parent / "posdesk")]
+
+
+def _jieba_words(text: str) -> list[str]:
+    return [w for w in jieba.lcut(text) if w.strip()]
+
+
+def peers() -> dict:
+    """The two reference classifiers, unfitted: name -> (vectoriser, classifier)."""
+    return {
+        "char 1-2 gram TF-IDF + LinearSVC": (
+            TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True),
+            LinearSVC(C=0.5),
+        ),
+        "jieba word TF-IDF + ComplementNB": (
+            TfidfVectorizer(analyzer=_jieba_words),
+            ComplementNB(alpha=0.3),
+        ),
+    }
+
+
+def _scores(truth, guess, labels) -> dict:
+    return {
+        "accuracy": accuracy_score(truth, guess),
+        "macro_f1": f1_score(truth, guess, labels=labels, average="macro", zero_division=0),
+    }
+
+
+def quality(independent: Path | None) -> None:
+    """Print the quality table: posdesk against the peers on the held-out and independent sets."""
+    train, held = split(read_tickets(ticket_files()))
+    sets = {"held-out split": held}
+    if independent and independent.exists():
+        sets["independent set"] = read_tickets([independent])
+    model = TriageModel()
+    model.fit([t.text for t in train], [t.category for t in train], [t.articles for t in train], load_articles())
+    labels = model.labels
+    rows = []
+    for set_name, tickets in sets.items():
+        predictions = model.predict([t.text for t in tickets], explain=False)
+        m = evaluate(tickets, predictions, labels)
+        rows.append((set_name, "posdesk", m["accuracy"], m["macro_f1"], m["article_hit_at_3"]))
+    for name, (vectoriser, classifier) in peers().items():
+        classifier.fit(vectoriser.fit_transform([t.text for t in train]), [t.category for t in train])
+        for set_name, tickets in sets.items():
+            guess = classifier.predict(vectoriser.transform([t.text for t in tickets]))
+            s = _scores([t.category for t in tickets], list(guess), labels)
+            rows.append((set_name, name, s["accuracy"], s["macro_f1"], None))
+    print(f"training tickets: {len(train)}; " + ", ".join(f"{k}: {len(v)}" for k, v in sets.items()))
+    print("| set | model | accuracy | macro-F1 | article hit@3 |")
+    print("| --- | --- | --- | --- | --- |")
+    for set_name, name, acc, f1, hit in sorted(rows, key=lambda r: (r[0], -r[3])):
+        hit_text = f"{hit:.3f}" if hit is not None else "-"
+        print(f"| {set_name} | {name} | {acc:.3f} | {f1:.3f} | {hit_text} |")
+
+
+def _run(args: list[str], stdin: Path | None = None, env: dict | None = None) -> tuple[float, int]:
+    """Run a command; return wall seconds and the child's peak resident memory in MiB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    with open(stdin or os.devnull, "rb") as inp:
+        subprocess.run(args, stdin=inp, stdout=subprocess.DEVNULL, check=True, env=env, cwd=REPO)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) // 1024
+
+
+def speed(n: int) -> None:
+    """Print batch throughput of posdesk against jieba segmentation alone on the same texts."""
+    tickets = synthesise(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "POSDESK_INSTANCE": tmp}
+        subprocess.run([*POSDESK, "init"], check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
+        path = Path(tmp) / "batch.jsonl"
+        write_jsonl(tickets, path, with_labels=False)
+        jieba.initialize()
+        start = time.perf_counter()
+        for t in tickets:
+            jieba.lcut(t.text)
+        jieba_wall = time.perf_counter() - start
+        posdesk_wall, _ = _run([*POSDESK, "triage", "classify", "--batch"], stdin=path, env=env)
+    chars = sum(len(t.text) for t in tickets)
+    print(f"{n} tickets, {chars / n:.0f} characters on average, {os.cpu_count()} cores")
+    print("| what | wall s | tickets/s |")
+    print("| --- | --- | --- |")
+    print(f"| jieba.lcut alone (in process, dictionary preloaded) | {jieba_wall:.1f} | {n / jieba_wall:,.0f} |")
+    print(
+        f"| posdesk triage classify --batch (process start + model load included) | {posdesk_wall:.1f} "
+        f"| {n / posdesk_wall:,.0f} |"
+    )
+    print(f"ratio posdesk / jieba: {jieba_wall / posdesk_wall:.2f}")
+
+
+def train_cost(n: int) -> None:
+    """Print wall time and peak memory of training on n synthetic tickets."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.jsonl"
+        write_jsonl(synthesise(n), path)
+        env = {**os.environ, "POSDESK_INSTANCE": tmp}
+        wall, peak = _run([*POSDESK, "triage", "train", "--data", str(path)], env=env)
+        sidecar = json.loads((Path(tmp) / "model" / "model.json").read_text(encoding="utf-8"))
+    print("| training tickets | wall s | peak RSS MiB | held-out macro-F1 |")
+    print("| --- | --- | --- | --- |")
+    print(
+        f"| {sidecar['n_train']:,} (+{sidecar['n_heldout']:,} held out) | {wall:.1f} | {peak:,} "
+        f"| {sidecar['metrics']['macro_f1']:.3f} |"
+    )
+
+
+def main() -> None:
+    """Parse the command line and run one benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["quality", "speed", "train-cost"])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--independent", type=Path, default=REPO / "bench" / "tickets_independent.jsonl")
+    args = parser.parse_args()
+    np.random.seed(0)
+    if args.what == "quality":
+        quality(args.independent)
+    elif args.what == "speed":
+        speed(args.n)
+    else:
+        train_cost(args.n)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The stable command-line interface: init, search and triage, as external tools call them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from webapp.cli import cli
+
+
+@pytest.fixture
+def instance(tmp_path, monkeypatch, model_dir):
+    """An instance folder with the session's trained model in place (so init does not retrain)."""
+    folder = tmp_path / "instance"
+    shutil.copytree(model_dir, folder / "model")
+    monkeypatch.setenv("POSDESK_INSTANCE", str(folder))
+    return folder
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_init_is_idempotent(instance):
+    first = run("init")
+    assert first.exit_code == 0 and "57 added" in first.output
+    second = run("init")
+    assert "0 added, 0 updated, 0 removed, 57 unchanged" in second.output
+    assert (instance / "posdesk.db").exists()
+
+
+def test_search_prints_the_best_article_first(instance):
+    result = run("search", "退货显示没有权限", "--json", "--limit", "3")
+    payload = json.loads(result.output)
+    assert payload["results"][0]["slug"] == "refund-void-permission"
+    assert len(payload["results"]) <= 3
+    assert set(payload["results"][0]) == {"slug", "title", "score"}
+    assert "refund-void-permission" in run("search", "退货显示没有权限").output.splitlines()[0]
+
+
+def test_search_batch_answers_every_line_in_order(instance):
+    lines = [
+        {"id": "a", "query": "钱没到账", "audience": "merchant"},
+        {"id": "b", "query": "风控冻结工单核查", "audience": "agent"},
+        {"id": "c", "query": "股票开户"},
+    ]
+    stdin = "\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\nnot json\n"
+    out = [json.loads(line) for line in run("search", "--batch", input=stdin).output.splitlines()]
+    assert [o["id"] for o in out] == ["a", "b", "c", None]
+    assert out[0]["results"][0]["slug"] == "funds-not-arrived"
+    assert "agent-risk-review" in [r["slug"] for r in out[1]["results"]]
+    assert out[2]["results"] == []
+    assert "error" in out[3]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_classify_batch_streams_one_line_per_input_line(instance, workers):
+    stdin = "\n".join(
+        [
+            json.dumps({"id": 1, "text": "退货的时候提示该商户没有权限"}, ensure_ascii=False),
+            "{broken",
+            json.dumps({"id": 3}),
+            json.dumps({"id": 4, "text": "   "}),
+            json.dumps({"id": "x", "text": "显示97"}, ensure_ascii=False),
+        ]
+        + [json.dumps({"id": n, "text": "打印机不出纸"}, ensure_ascii=False) for n in range(5, 600)]
+    )
+    result = run("triage", "classify", "--batch", "--workers", workers, input=stdin)
+    out = [json.loads(line) for line in result.output.splitlines()]
+    assert len(out) == 600
+    assert out[0]["category"] == "txn-not-enabled" and "refund-void-permission" in out[0]["articles"][:3]
+    assert set(out[0]) == {"id", "category", "confidence", "alternatives", "articles", "codes", "needs_review"}
+    assert out[1]["error"] and out[2]["id"] == 3 and out[2]["error"] and out[3]["error"]
+    assert out[4]["id"] == "x" and out[4]["codes"] == ["97"]
+    assert [o["id"] for o in out[5:]] == list(range(5, 600))
+
+
+def test_classify_one_ticket_explains_itself(instance):
+    output = run("triage", "classify", "昨天刚升级完系统，今天刷卡就提示没有权限").output
+    assert "terminal-software" in output and "because of" in output and "升级" in output
+
+
+def test_evaluate_reports_all_metrics_as_json(instance):
+    metrics = json.loads(run("triage", "evaluate", "--json").output)
+    for key in ("accuracy", "macro_f1", "per_class", "confusion", "article_hit_at_3", "model_version"):
+        assert key in metrics
+    assert len(metrics["confusion"]["matrix"]) == 13
+
+
+def test_train_reports_held_out_metrics(instance, tmp_path):
+    subset = tmp_path / "subset.jsonl"
+    from triage.dataset import ticket_files
+
+    lines = [line for f in ticket_files()[:3] for line in f.read_text(encoding="utf-8").splitlines()[:60]]
+    subset.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("triage", "train", "--data", str(subset))
+    assert result.exit_code == 0, result.output
+    assert "macro-F1" in result.output and "held-out" in result.output
+
+
+def test_bad_input_gives_a_clear_error_without_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSDESK_INSTANCE", str(tmp_path / "empty"))
+    result = CliRunner().invoke(cli, ["triage", "classify", "你好"])
+    assert result.exit_code == 1 and "posdesk triage train" in result.output
+    assert "Traceback" not in result.output
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"id": 1, "text": "x"}\nnot json\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["triage", "train", "--data", str(broken)])
+    assert result.exit_code == 1 and "broken.jsonl:1" in result.output
+    result = CliRunner().invoke(cli, ["search"])
+    assert result.exit_code == 2 and "QUERY" in result.output

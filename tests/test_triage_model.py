@@ -1,0 +1,133 @@
+"""Triage behaviour: what category, articles and flags a merchant's complaint gets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from triage.dataset import read_tickets, split, ticket_files
+from triage.model import ModelError, load_model, model_exists
+
+CASES = [
+    ("退货的时候提示该商户没有权限", "txn-not-enabled"),
+    ("外国客人拿visa卡刷不了，说不支持", "txn-not-enabled"),
+    ("收到短信说商户被冻结了，现在刷卡提示无权限", "merchant-risk-status"),
+    ("半年没用的机器今天拿出来刷，说没有权限", "merchant-risk-status"),
+    ("营业执照过期了，现在刷卡显示没权限", "merchant-info"),
+    ("想把结算卡换成另一张银行卡，怎么操作", "merchant-info"),
+    ("店搬到隔壁区以后，刷卡就提示没有权限了", "terminal-binding"),
+    ("新买的机器还没激活，怎么绑定商户号", "terminal-binding"),
+    ("昨天系统升级以后一刷卡就显示该商户没有权限", "terminal-software"),
+    ("签到失败，一直提示请重新签到", "terminal-software"),
+    ("新来的收银员用操作员密码做退货，提示没权限", "operation"),
+    ("昨天的单子想撤销，撤不了", "operation"),
+    ("刷5万提示超限，1万就可以", "limits"),
+    ("顾客的卡刷了说余额不足", "card-issuer"),
+    ("就这一张卡提示密码错误次数超限，别的卡都正常", "card-issuer"),
+    ("一直显示通讯失败，连接超时", "network-host"),
+    ("机器黑屏了，开不了机", "device-hardware"),
+    ("打印机不出纸，小票打不出来", "device-hardware"),
+    ("昨天刷的钱今天还没到账", "settlement"),
+    ("说我暂缓结算，要我提供交易材料", "settlement"),
+    ("费率从0.6涨到0.68了，怎么回事", "fees"),
+    ("一开机就扣了99的激活费", "fees"),
+    ("刷卡后账单上显示的商户名不是我的店", "illegal-acquiring"),
+    ("网上说免费领pos机，寄来以后就要交押金，是不是骗子", "illegal-acquiring"),
+]
+
+
+@pytest.mark.parametrize(("text", "category"), CASES)
+def test_complaints_get_their_category(triager, text, category):
+    assert triager.classify(text).category == category
+
+
+@pytest.mark.parametrize("text", ["退货的时候提示该商户没有权限", "店搬了以后刷卡显示没权限", "钱没到账"])
+@pytest.mark.parametrize("decoration", ["请问{}", "{}，谢谢", "您好，{}，麻烦看下", "{} 商户号898310058120345"])
+def test_politeness_and_merchant_numbers_do_not_change_the_label(triager, text, decoration):
+    assert triager.classify(decoration.format(text)).category == triager.classify(text).category
+
+
+def test_traditional_and_obfuscated_spellings_are_understood(triager):
+    assert triager.classify("退貨的時候提示該商戶沒有權限").category == "txn-not-enabled"
+    assert triager.classify("刷ka卡显示的商户名不是我的").category == "illegal-acquiring"
+
+
+def test_a_code_only_ticket_goes_by_its_code(triager):
+    prediction = triager.classify("显示97")
+    assert prediction.category == "terminal-binding"
+    assert prediction.codes == ("97",)
+    assert prediction.articles[0] == "code-97-unregistered"
+
+
+def test_prediction_carries_everything_the_desk_shows(triager):
+    p = triager.classify("退货的时候提示该商户没有权限，应答码58")
+    assert p.category == "txn-not-enabled" and 0 < p.confidence <= 1
+    assert [a.category for a in p.alternatives][0] == p.category and len(p.alternatives) == 3
+    assert sum(a.confidence for a in p.alternatives) <= 1.0001
+    assert p.codes == ("58",)
+    assert "refund-void-permission" in p.articles[:3] and len(p.articles) >= 3
+    assert "退货" in p.explanation
+    assert p.model_version
+    json.dumps(p.to_dict(), ensure_ascii=False)
+
+
+def test_merchant_articles_come_before_internal_ones(triager):
+    articles = triager.classify("商户被风控冻结了怎么解冻").articles
+    internal = [i for i, slug in enumerate(articles) if slug.startswith("agent-")]
+    public = [i for i, slug in enumerate(articles) if not slug.startswith("agent-")]
+    assert len(public) >= 3 and (not internal or min(internal) > max(public))
+
+
+def test_a_bare_symptom_leads_to_the_diagnosis_guide(triager):
+    for text in ("pos机显示该商户没有权限", "刷卡提示没权限", "該商戶沒有權限"):
+        assert triager.classify(text).articles[0] == "no-permission-diagnosis"
+    assert triager.classify("退货提示没有权限").articles[0] != "no-permission-diagnosis"
+
+
+def test_uncertain_tickets_are_flagged_for_review(triager):
+    threshold = triager.model.review_threshold
+    assert 0.3 <= threshold < 1
+    vague = triager.classify("你好")
+    assert vague.needs_review == (vague.confidence < threshold)
+    assert not triager.classify("打印机不出纸，小票打不出来").needs_review
+
+
+def test_batch_and_single_classification_agree(triager):
+    texts = [t for t, _ in CASES[:8]]
+    batch = triager.classify_many(texts)
+    assert [p.category for p in batch] == [triager.classify(t).category for t in texts]
+    assert triager.classify_many([]) == []
+
+
+def test_held_out_split_is_stratified_and_stable():
+    tickets = read_tickets(ticket_files())
+    train, held = split(tickets)
+    assert not {t.id for t in train} & {t.id for t in held}
+    for category in {t.category for t in tickets}:
+        total = sum(t.category == category for t in tickets)
+        share = sum(t.category == category for t in held) / total
+        assert 0.2 <= share <= 0.3
+    assert split(list(reversed(tickets)))[1] == list(reversed(held))
+
+
+def test_missing_or_incompatible_model_says_to_retrain(tmp_path, model_dir):
+    assert not model_exists(tmp_path)
+    with pytest.raises(ModelError, match="posdesk triage train"):
+        load_model(tmp_path)
+    copy = tmp_path / "old"
+    copy.mkdir()
+    sidecar = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    sidecar["versions"]["scikit-learn"] = "0.24.2"
+    (copy / "model.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    (copy / "model.joblib").write_bytes((model_dir / "model.joblib").read_bytes())
+    with pytest.raises(ModelError, match="retrain"):
+        load_model(copy)
+
+
+def test_sidecar_records_what_trained_the_model(model_dir):
+    sidecar = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    for key in ("trained_at", "data_hash", "labels", "metrics", "versions", "review_threshold"):
+        assert key in sidecar
+    assert len(sidecar["labels"]) == 13
+    assert {"scikit-learn", "jieba", "numpy"} <= set(sidecar["versions"])
