@@ -24,7 +24,7 @@ OWNERS = {
 # decimal, a date, an amount or a count ("58元", "12笔", "11点", "0.58").
 _CANDIDATE = re.compile(r"(?<![0-9A-Za-z.])([0-9]{2}|[A-Za-z][0-9])(?![0-9A-Za-z.%])")
 _NOT_A_CODE_AFTER = set("元块万千百号日月年点时分秒笔次天个张台岁周期倍斤折度人家条位楼岁小毛角")
-_NOT_A_CODE_BEFORE = set("第约共近每前后")
+_NOT_A_CODE_BEFORE = set("第约共近每前后扣收交付花要¥$￥")
 
 
 @dataclass(frozen=True)

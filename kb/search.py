@@ -16,12 +16,19 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from kb import text
+from kb import pinyin, text
 from kb.codes import extract_codes
 
 MAX_QUERY_CHARS = 200
 CANDIDATES = 40
-RELEVANCE_FLOOR = 0.34
+RELEVANCE_FLOOR = 0.35
+# Enough matched information to be relevant however long the rest of the query rambles.
+RELEVANT_MASS = 4.0
+_BM25_SHARE = 0.1
+_CORRECTION = 0.8
+_UNSEEN = 1.0
+_CODE_PRIMARY = 0.5
+_CODE_LISTED = 0.3
 # bm25 weights, in the order of the FTS columns: title_w, tags_w, body_w, title_c, tags_c, body_c.
 _BM25 = "bm25(article_index_fts, 6.0, 4.0, 1.0, 3.0, 2.0, 0.5)"
 # How strongly a word matched in each field counts towards coverage.
@@ -68,32 +75,78 @@ def _document_frequencies(db: sqlite_utils.Database, terms: list[str]) -> dict[s
 
 
 def _idf(term: str, df: int, total: int) -> float:
-    """Inverse document frequency, damped for terms no article uses (typos, chit-chat, another
-    topic altogether) and for single characters (mostly fragments of words the dictionary lacks)."""
+    """Inverse document frequency, damped for single Han characters: mostly fragments of words
+    the dictionary lacks. A term no article uses keeps its full weight, so a query about another
+    topic altogether covers too little of itself to pass the relevance floor."""
     weight = math.log(1 + total / (df or 1))
     if not df:
-        weight *= 0.5
+        weight *= _UNSEEN
     if len(term) == 1 and not term.isascii():
         weight *= 0.3
     return weight
 
 
-def _coverage(words, grams, idf, row) -> tuple[float, bool]:
-    """How much of the query (idf-weighted) the article covers, and whether any query word is in its
-    title or tags: an article that mentions the words only in passing is not about them."""
+@dataclass(frozen=True)
+class _Query:
+    """A query after the pipeline: its words, homophone corrections, character pieces, codes."""
+
+    words: list[str]
+    corrections: list[str]
+    grams: list[str]
+    codes: list[str]
+
+
+def _parse(db: sqlite_utils.Database, query: str) -> _Query:
+    query = query[:MAX_QUERY_CHARS]
+    segmented = text.segment(query)
+    corrections = _corrections(db, segmented)
+    typos = {w for run in corrections for w in run[0]}
+    words = [w for w in dict.fromkeys(text.drop_stopwords(segmented)) if _searchable(w) and w not in typos]
+    fixes = [w for _, fix in corrections for w in text.terms(fix) if w not in words]
+    grams = [g for g in dict.fromkeys(text.char_bigrams(query)) if _searchable(g)]
+    return _Query(words, list(dict.fromkeys(fixes)), grams, extract_codes(query))
+
+
+def _corrections(db: sqlite_utils.Database, segmented: list[str]) -> list[tuple[list[str], str]]:
+    """Homophone typos: runs of words no article uses (or lone characters) that sound like a
+    domain term (通迅 -> 通讯, 跳马 -> 跳码), with the term each run stands for."""
+    stop = text.lexicon().stopwords
+    known = _document_frequencies(db, [w for w in segmented if w not in stop])
+    runs: list[list[str]] = [[]]
+    for word in segmented:
+        unknown = word not in stop and not word.isascii() and (len(word) == 1 or not known.get(word))
+        if unknown:
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+    found = []
+    for run in runs:
+        if run and len("".join(run)) >= 2:
+            fixes = pinyin.homophone_terms("".join(run), text.domain_terms())
+            if fixes:
+                found.append((run, max(fixes, key=len)))
+    return found
+
+
+def _coverage(q: _Query, idf: dict[str, float], row) -> tuple[float, float, bool]:
+    """How much of the query (idf-weighted) an article covers, as a share and as an absolute
+    amount, and whether any query word is in its title or tags: an article that mentions the
+    words only in passing is not about them."""
     fields = {name: set(row[name].split()) for name in _FIELD_WEIGHT}
-    topical = any(w in fields["title_w"] or w in fields["tags_w"] for w in words)
     plain = row["plain"]
-    word_total = sum(idf[w] for w in words) or 1.0
-    word_hit = 0.0
-    for w in words:
-        weight = max((fw for name, fw in _FIELD_WEIGHT.items() if w in fields[name]), default=0.0)
-        if not weight and len(w) > 1 and w in plain:
-            weight = _PARTIAL
-        word_hit += idf[w] * weight
-    gram_total = sum(idf[g] for g in grams) or 1.0
-    gram_hit = sum(idf[g] for g in grams if g in plain)
-    return 0.7 * word_hit / word_total + 0.3 * gram_hit / gram_total, topical
+
+    def weight(w: str) -> float:
+        best = max((fw for name, fw in _FIELD_WEIGHT.items() if w in fields[name]), default=0.0)
+        return best or (_PARTIAL if len(w) > 1 and w in plain else 0.0)
+
+    word_total = sum(idf[w] for w in q.words) or 1.0
+    word_hit = sum(idf[w] * weight(w) for w in q.words)
+    word_hit += sum(idf[w] * weight(w) * _CORRECTION for w in q.corrections)
+    word_hit = min(word_hit, word_total)
+    gram_total = sum(idf[g] for g in q.grams) or 1.0
+    gram_hit = sum(idf[g] for g in q.grams if g in plain)
+    topical = any(w in fields["title_w"] or w in fields["tags_w"] for w in (*q.words, *q.corrections))
+    return 0.85 * word_hit / word_total + 0.15 * gram_hit / gram_total, word_hit, topical
 
 
 def _highlight_terms(words: list[str]) -> list[str]:
@@ -128,15 +181,13 @@ def search(db: sqlite_utils.Database, query: str, audience: str = "merchant", li
     Merchant searches never see agent-only articles. Any input is safe: it is never parsed as
     FTS syntax.
     """
-    query = (query or "")[:MAX_QUERY_CHARS]
-    words = [w for w in dict.fromkeys(text.terms(query)) if _searchable(w)]
-    grams = [g for g in dict.fromkeys(text.char_bigrams(query)) if _searchable(g)]
-    codes = extract_codes(query)
-    if not (words or grams or codes) or limit <= 0:
+    q = _parse(db, query or "")
+    words = q.words + q.corrections
+    if not (words or q.grams or q.codes) or limit <= 0:
         return []
     audience_sql = "" if audience == "agent" else "AND a.audience = 'merchant'"
     rows = {}
-    if words or grams:
+    if words or q.grams:
         sql = f"""
             SELECT a.slug, a.title, a.category, a.audience, a.codes, -{_BM25} AS bm25,
                    i.title_w, i.tags_w, i.body_w, i.plain
@@ -146,21 +197,22 @@ def search(db: sqlite_utils.Database, query: str, audience: str = "merchant", li
             WHERE article_index_fts MATCH ? {audience_sql}
             ORDER BY bm25 DESC LIMIT {CANDIDATES}
         """
-        rows = {r["slug"]: r for r in db.query(sql, [_match_expression(words, grams)])}
-    code_boost = _code_boosts(db, codes, audience_sql, rows)
+        rows = {r["slug"]: r for r in db.query(sql, [_match_expression(words, q.grams)])}
+    code_boost = _code_boosts(db, q.codes, audience_sql, rows)
     if not rows:
         return []
     total = db.execute("SELECT count(*) FROM article_index").fetchone()[0]
-    df = _document_frequencies(db, words + grams)
-    idf = {t: _idf(t, df.get(t, 0), total) for t in words + grams}
+    df = _document_frequencies(db, words + q.grams)
+    idf = {t: _idf(t, df.get(t, 0), total) for t in words + q.grams}
     top_bm25 = max(r["bm25"] for r in rows.values()) or 1.0
     scored = []
     for slug, row in rows.items():
-        coverage, topical = _coverage(words, grams, idf, row)
+        coverage, mass, topical = _coverage(q, idf, row)
         boost = code_boost.get(slug, 0.0)
-        if (coverage < RELEVANCE_FLOOR or not topical) and not boost:
+        relevant = topical and (coverage >= RELEVANCE_FLOOR or mass >= RELEVANT_MASS)
+        if not relevant and not boost:
             continue
-        score = coverage * (0.85 + 0.15 * max(row["bm25"], 0.0) / top_bm25) + boost
+        score = coverage + _BM25_SHARE * max(row["bm25"], 0.0) / top_bm25 + boost
         scored.append((score, slug, row))
     scored.sort(key=lambda item: (-item[0], item[1]))
     return [
@@ -193,6 +245,6 @@ def _code_boosts(db, codes: list[str], audience_sql: str, rows: dict) -> dict[st
             rows.setdefault(row["slug"], row)
             # An article about this code beats a table that merely lists it among many.
             listed = len(json.loads(row["codes"]))
-            gain = lift * (1.0 if row["is_primary"] else 0.6 if listed <= 8 else 0.3)
+            gain = lift * (_CODE_PRIMARY if row["is_primary"] else _CODE_LISTED if listed <= 8 else _CODE_LISTED / 2)
             boosts[row["slug"]] = max(boosts.get(row["slug"], 0.0), gain)
     return boosts

@@ -17,12 +17,12 @@ from pathlib import Path
 import jieba
 import opencc
 
+from kb import pinyin
 from kb.paths import data_dir
 
 _T2S = opencc.OpenCC("t2s")
 _SPACE = re.compile(r"\s+")
-# A short run of Latin letters wedged between two Han characters: "刷ka卡", "信xi息".
-_WEDGED_LATIN = re.compile(r"(?<=[\u4e00-\u9fff])([a-z]{1,6})(?=[\u4e00-\u9fff])")
+_LATIN_NEXT_TO_HAN = re.compile(r"[\u4e00-\u9fff][a-z]|[a-z][\u4e00-\u9fff]")
 _WORDLIKE = re.compile(r"[\w+#.-]*\w", re.UNICODE)
 
 
@@ -74,34 +74,29 @@ def tokenizer() -> jieba.Tokenizer:
     return _tokenizer
 
 
-@cache
-def _readings(char: str) -> tuple[str, ...]:
-    from pypinyin import Style, pinyin  # only texts with wedged Latin letters need it
-
-    return tuple(pinyin(char, style=Style.NORMAL, heteronym=True)[0])
-
-
-def _is_reading(letters: str, char: str) -> bool:
-    """True when `letters` spell (the start of) a pinyin reading of `char`."""
-    return any(r == letters or (len(letters) >= 2 and r.startswith(letters)) for r in _readings(char))
-
-
-def _drop_wedged_pinyin(text: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        letters = match.group(1)
-        left, right = text[match.start() - 1], text[match.end()]
-        return "" if _is_reading(letters, left) or _is_reading(letters, right) else letters
-
-    return _WEDGED_LATIN.sub(replace, text)
-
-
 def normalise(text: str) -> str:
     """Fold width and case, convert Traditional to Simplified and undo pinyin obfuscation."""
     text = unicodedata.normalize("NFKC", text).lower()
     text = _T2S.convert(text)
-    if _WEDGED_LATIN.search(text):
-        text = _drop_wedged_pinyin(text)
+    if _LATIN_NEXT_TO_HAN.search(text):
+        text = pinyin.undo_obfuscation(text, _frequency)
     return _SPACE.sub(" ", text).strip()
+
+
+def _frequency(word: str) -> int:
+    """How common a word is, domain words first: restoring 打yin picks 打印 over 打听."""
+    return tokenizer().FREQ.get(word, 0) + (10**8 if word in domain_terms() else 0)
+
+
+def domain_terms() -> frozenset[str]:
+    """The domain vocabulary: the user dictionary and every synonym variant."""
+    return _domain_terms(data_dir())
+
+
+@cache
+def _domain_terms(root: Path) -> frozenset[str]:
+    words = {line.split()[0] for line in _read_lines(root / "jieba" / "userdict.txt")}
+    return frozenset(words | set(lexicon().canonical))
 
 
 def segment(text: str) -> list[str]:

@@ -100,7 +100,7 @@ def test_any_input_is_safe(kb_db, query):
 def test_snippets_highlight_the_query_words(kb_db):
     hit = search(kb_db, "退货没权限")[0]
     assert "<mark>" in hit.snippet
-    assert "<script" not in search(kb_db, "<script>退货</script>")[0].snippet
+    assert "<script" not in search(kb_db, "<script>退货没权限</script>")[0].snippet
 
 
 def test_limit_is_respected(kb_db):
