@@ -120,7 +120,7 @@ def test_missing_or_incompatible_model_says_to_retrain(tmp_path, model_dir):
     sidecar = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
     sidecar["versions"]["scikit-learn"] = "0.24.2"
     (copy / "model.json").write_text(json.dumps(sidecar), encoding="utf-8")
-    (copy / "model.joblib").write_bytes((model_dir / "model.joblib").read_bytes())
+    (copy / "model.pkl").write_bytes((model_dir / "model.pkl").read_bytes())
     with pytest.raises(ModelError, match="retrain"):
         load_model(copy)
 
