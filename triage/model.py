@@ -159,9 +159,9 @@ class TriageModel:
         category_p = np.where(index >= 0, probs[:, np.maximum(index, 0)], 0.0)
         return weights * (0.25 + category_p)
 
-    def _article_order(self, ranked: np.ndarray, doc: Analysed, category: str, confidence: float) -> list[str]:
+    def _article_order(self, ranked: list[int], doc: Analysed, category: str, confidence: float) -> list[str]:
         slugs = self._slugs
-        order = [slugs[i] for i in ranked.tolist()]
+        order = [slugs[i] for i in ranked]
         public = [s for s in order if s in self.public_articles][:SUGGESTED_ARTICLES]
         # The agent's own procedure for the chosen category, if the knowledge base has one.
         internal = [s for s in order if s not in self.public_articles and self.article_category[s] == category][:1]
@@ -174,23 +174,19 @@ class TriageModel:
         return not doc.codes and all(w in _BARE_WORDS for w in doc.words)
 
     def _explain(self, row, category_index: int, limit: int = 6) -> tuple[str, ...]:
-        """The features that pushed this ticket towards the category: words and codes before
-        character n-grams, which only fill up when too few words did."""
+        """The words and codes that pushed this ticket towards the category, strongest first."""
         base = self.classifier.calibrated_classifiers_[0].estimator
         coef = base.coef_[category_index] if base.coef_.shape[0] > 1 else base.coef_[0]
         contributions = row.multiply(coef).tocsr()
-        chars = self.featuriser.char_columns
-        ranked = sorted(
-            (col in chars, -c, col) for c, col in zip(contributions.data, contributions.indices, strict=True) if c > 0
-        )
         names = self.featuriser.names
+        ranked = sorted(zip(contributions.data, contributions.indices, strict=True), reverse=True)
         terms: list[str] = []
-        for _, _, col in ranked:
+        for weight, col in ranked:
             name = str(names[col]).replace("codecat:", "应答码属于 ").replace("code:", "应答码 ")
-            if name.strip() and not any(name in t or t in name for t in terms):
-                terms.append(name)
-            if len(terms) >= limit:
+            if weight <= 0 or len(terms) >= limit:
                 break
+            if name and not any(name in t or t in name for t in terms):
+                terms.append(name)
         return tuple(terms)
 
     def predict(self, texts: list[str], explain: bool = True) -> list[Prediction]:
@@ -203,17 +199,19 @@ class TriageModel:
         ranked = np.argsort(-self._article_scores(probs, self.ranker.decision_function(x)), axis=1)[:, :20]
         labels = self.labels
         out = []
-        for i, doc in enumerate(docs):
-            confidence = float(probs[i, top3[i, 0]])
+        # Python lists: indexing numpy scalars one at a time would cost more than the models.
+        rows = zip(docs, probs.tolist(), top3.tolist(), ranked.tolist(), strict=True)
+        for i, (doc, p, top, order) in enumerate(rows):
+            category, confidence = labels[top[0]], p[top[0]]
             out.append(
                 Prediction(
-                    category=labels[top3[i, 0]],
+                    category=category,
                     confidence=round(confidence, 4),
-                    alternatives=tuple(Alternative(labels[j], round(float(probs[i, j]), 4)) for j in top3[i]),
+                    alternatives=tuple(Alternative(labels[j], round(p[j], 4)) for j in top),
                     codes=doc.codes,
-                    articles=tuple(self._article_order(ranked[i], doc, labels[top3[i, 0]], confidence)),
+                    articles=tuple(self._article_order(order, doc, category, confidence)),
                     needs_review=confidence < self.review_threshold,
-                    explanation=self._explain(x[i], top3[i, 0]) if explain else (),
+                    explanation=self._explain(x[i], top[0]) if explain else (),
                     model_version=self.version,
                 )
             )
