@@ -1,0 +1,162 @@
+"""Ticket storage: filing (masked, triaged or pending), agents' actions and history, the queue,
+similar tickets, suggestions and the labels given back to training."""
+
+import datetime as dt
+
+import pytest
+
+from triage import tickets
+from triage.tickets import TicketError, TicketFilter
+
+CARD = "4111 1111 1111 1111"
+
+
+@pytest.fixture
+def tdb(db):
+    """The knowledge-base database with the ticket tables."""
+    tickets.ensure_schema(db)
+    return db
+
+
+def test_filing_masks_card_numbers_and_triages(tdb, fake_triager):
+    ticket = tickets.file_ticket(
+        tdb, f"退货提示没有权限，卡号 {CARD}", name="王女士", phone="13812345678", triager=fake_triager
+    )
+    assert "4111 1111 1111 1111" not in ticket.text
+    assert "411111******1111" in ticket.text
+    assert ticket.number == f"PD{ticket.id:06d}"
+    assert ticket.status == "new"
+    assert ticket.triage_status == "done"
+    assert ticket.category == "txn-not-enabled"
+    assert ticket.prediction.model_version == "fake-1"
+    assert [e.action for e in tickets.history(tdb, ticket.id)] == ["created", "triaged"]
+
+
+def test_without_a_model_tickets_wait_and_are_triaged_later(tdb, fake_triager):
+    ticket = tickets.file_ticket(tdb, "商户被冻结了怎么办")
+    assert ticket.triage_status == "pending" and ticket.prediction is None and ticket.category is None
+    assert ticket.needs_review
+    assert tickets.triage_pending(tdb, fake_triager) == 1
+    triaged = tickets.get_ticket(tdb, ticket.id)
+    assert triaged.category == "merchant-risk-status"
+    assert not triaged.needs_review
+    assert tickets.triage_pending(tdb, fake_triager) == 0
+
+
+def test_late_triage_keeps_the_agents_category(tdb, fake_triager):
+    ticket = tickets.file_ticket(tdb, "商户被冻结了怎么办")
+    tickets.set_category(tdb, ticket.id, "merchant-info", "lina")
+    tickets.triage_pending(tdb, fake_triager)
+    after = tickets.get_ticket(tdb, ticket.id)
+    assert after.category == "merchant-info"
+    assert after.prediction.category == "merchant-risk-status"
+    assert not after.needs_review
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("", "text is empty"), ("   ", "text is empty"), ("字" * 2001, "longer than 2000"), (42, "must be a string")],
+)
+def test_bad_text_is_refused(tdb, text, message):
+    with pytest.raises(TicketError, match=message):
+        tickets.file_ticket(tdb, text)
+    assert tdb["tickets"].count == 0
+
+
+def test_confirm_and_correct_are_recorded_with_who_and_when(tdb, fake_triager):
+    ticket = tickets.file_ticket(tdb, "退货没有权限", triager=fake_triager)
+    confirmed = tickets.set_category(tdb, ticket.id, "txn-not-enabled", "lina")
+    assert confirmed.category_by == "lina" and confirmed.category_at
+    corrected = tickets.set_category(tdb, ticket.id, "operation", "wang")
+    assert corrected.category == "operation" and corrected.category_by == "wang"
+    events = tickets.history(tdb, ticket.id)
+    assert [(e.action, e.actor, e.old, e.new) for e in events[2:]] == [
+        ("category_confirmed", "lina", "txn-not-enabled", "txn-not-enabled"),
+        ("category_corrected", "wang", "txn-not-enabled", "operation"),
+    ]
+    with pytest.raises(TicketError, match="unknown category"):
+        tickets.set_category(tdb, ticket.id, "no-such-category", "lina")
+
+
+def test_status_note_and_answer(tdb):
+    ticket = tickets.file_ticket(tdb, "签到失败")
+    tickets.set_status(tdb, ticket.id, "open", "lina")
+    tickets.set_status(tdb, ticket.id, "open", "lina")  # no change, no event
+    tickets.add_note(tdb, ticket.id, f"商户说卡号是{CARD.replace(' ', '')}", "lina")
+    answered = tickets.mark_answer(tdb, ticket.id, "signin-failed", "lina")
+    assert answered.status == "open" and answered.answer_article == "signin-failed"
+    events = tickets.history(tdb, ticket.id)
+    assert [e.action for e in events] == ["created", "status", "note", "answer"]
+    assert "411111******1111" in events[2].new
+    with pytest.raises(TicketError, match="unknown status"):
+        tickets.set_status(tdb, ticket.id, "closed", "lina")
+    with pytest.raises(TicketError, match="note is empty"):
+        tickets.add_note(tdb, ticket.id, "  ", "lina")
+    with pytest.raises(TicketError, match="unknown article"):
+        tickets.mark_answer(tdb, ticket.id, "no-such-article", "lina")
+    with pytest.raises(LookupError):
+        tickets.set_status(tdb, 999, "open", "lina")
+
+
+def test_queue_is_newest_first_paginated_and_filtered(tdb, fake_triager):
+    filed = [tickets.file_ticket(tdb, f"退货没有权限 {i}", triager=fake_triager) for i in range(5)]
+    frozen = tickets.file_ticket(tdb, "商户被冻结", triager=fake_triager)
+    vague = tickets.file_ticket(tdb, "机器有问题", triager=fake_triager)
+    tickets.set_status(tdb, filed[0].id, "resolved", "lina")
+
+    first = tickets.list_tickets(tdb, page=1, per_page=3)
+    assert first.total == 7 and first.pages == 3
+    assert [t.id for t in first.tickets] == [vague.id, frozen.id, filed[4].id]
+    assert [t.id for t in tickets.list_tickets(tdb, page=3, per_page=3).tickets] == [filed[0].id]
+
+    assert {t.id for t in tickets.list_tickets(tdb, TicketFilter(category="merchant-risk-status")).tickets} == {
+        frozen.id
+    }
+    assert [t.id for t in tickets.list_tickets(tdb, TicketFilter(status="resolved")).tickets] == [filed[0].id]
+    assert [t.id for t in tickets.list_tickets(tdb, TicketFilter(needs_review=True)).tickets] == [vague.id]
+
+    tdb["tickets"].update(frozen.id, {"created": "2026-01-01T02:00:00Z"})  # 10:00 in China
+    day = dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    one_day = TicketFilter(since=day, until=day + dt.timedelta(days=1))
+    assert [t.id for t in tickets.list_tickets(tdb, one_day).tickets] == [frozen.id]
+
+
+def test_similar_tickets_share_words(tdb):
+    first = tickets.file_ticket(tdb, "退货的时候提示没有权限")
+    tickets.file_ticket(tdb, "打印机不出纸")
+    third = tickets.file_ticket(tdb, "做退货一直提示没有权限怎么办")
+    assert [t.id for t in tickets.similar_tickets(tdb, third)][:1] == [first.id]
+    assert third.id not in [t.id for t in tickets.similar_tickets(tdb, third)]
+
+
+def test_merchant_suggestions_never_include_internal_articles(tdb, fake_triager):
+    ticket = tickets.file_ticket(tdb, "退货提示没有权限", triager=fake_triager)
+    merchant = tickets.suggested_articles(tdb, ticket.text, ticket.prediction, "merchant")
+    agent = tickets.suggested_articles(tdb, ticket.text, ticket.prediction, "agent")
+    assert merchant and all(a.is_public for a in merchant)
+    assert merchant[0].slug == "refund-void-permission"
+    assert "agent-enable-permission" in [a.slug for a in agent]
+
+
+def test_agent_labels_hold_the_latest_decision(tdb, fake_triager):
+    confirmed = tickets.file_ticket(tdb, "退货没有权限", triager=fake_triager)
+    corrected = tickets.file_ticket(tdb, "机器有问题", triager=fake_triager)
+    tickets.file_ticket(tdb, "钱没到账", triager=fake_triager)  # never reviewed: not a label
+    tickets.set_category(tdb, confirmed.id, "txn-not-enabled", "lina")
+    tickets.set_category(tdb, corrected.id, "operation", "lina")
+    tickets.set_category(tdb, corrected.id, "device-hardware", "wang")
+    tickets.mark_answer(tdb, corrected.id, "printer-issue", "wang")
+    labels = tickets.agent_labels(tdb)
+    assert [(t.text, t.category, t.articles) for t in labels] == [
+        ("退货没有权限", "txn-not-enabled", ()),
+        ("机器有问题", "device-hardware", ("printer-issue",)),
+    ]
+    assert len({t.id for t in labels}) == 2
+
+
+def test_api_dict_carries_the_triage(tdb, fake_triager):
+    pending = tickets.file_ticket(tdb, "商户被冻结").to_dict()
+    assert pending["triage"] is None and pending["triage_status"] == "pending"
+    done = tickets.file_ticket(tdb, "商户被冻结", triager=fake_triager).to_dict()
+    assert done["triage"]["category"] == "merchant-risk-status"
+    assert done["contact"] == {"name": "", "phone": "", "merchant_no": "", "terminal_no": ""}
