@@ -130,3 +130,4 @@ from webapp.triage_cli import train_if_missing, triage_group  # noqa: E402  (com
 
 cli.add_command(triage_group)
 INIT_HOOKS.append(train_if_missing)
+from webapp import admin_cli, serve  # noqa: E402,F401  (user, token and serve commands register on cli)

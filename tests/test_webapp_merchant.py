@@ -1,0 +1,214 @@
+"""The merchant pages: browsing, reading, voting, searching and filing a ticket."""
+
+import re
+from pathlib import Path
+
+from triage.tickets import get_ticket, list_tickets
+from webapp.feedback import vote_summary
+
+
+def text_of(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_home_has_search_categories_most_read_and_help(client):
+    page = text_of(client.get("/"))
+    assert 'action="/search"' in page
+    assert page.count('class="category-card"') == 13
+    assert "交易功能未开通" in page and re.search(r"\d+ 篇文章", page)
+    assert "大家都在看" in page
+    assert 'href="/tickets/new"' in page
+    assert "【内部】" not in page
+
+
+def test_category_page_lists_its_public_articles_and_codes(client):
+    page = text_of(client.get("/categories/txn-not-enabled"))
+    assert "/articles/refund-void-permission" in page
+    assert "agent-enable-permission" not in page
+    assert 'href="/codes/58"' in page
+    assert client.get("/categories/no-such-thing").status_code == 404
+
+
+def test_article_is_rendered_with_codes_related_and_vote_form(client):
+    page = text_of(client.get("/articles/refund-void-permission"))
+    assert "<h2>症状</h2>" in page and "<h2>处理步骤</h2>" in page
+    assert 'href="/codes/58"' in page
+    assert 'class="link-list"' in page and "/articles/void-vs-refund" in page
+    assert "这篇文章有帮助吗？" in page
+    assert client.get("/articles/no-such-article").status_code == 404
+
+
+def test_internal_articles_are_invisible_to_merchants(client):
+    assert client.get("/articles/agent-enable-permission").status_code == 404
+    assert "agent-enable-permission" not in text_of(client.get("/search?q=开通交易权限受理流程"))
+    assert "agent-" not in text_of(client.get("/categories/txn-not-enabled"))
+    assert "agent-" not in text_of(client.get("/codes/58"))
+
+
+def test_code_page_shows_meaning_who_acts_and_articles(client):
+    page = text_of(client.get("/codes/58"))
+    assert "不允许终端进行的交易" in page or "58" in page
+    assert "由谁处理" in page and "终端显示" in page
+    assert "/articles/" in page
+    redirect = client.get("/codes/a0")
+    assert redirect.status_code == 301 and redirect.headers["Location"].endswith("/codes/A0")
+    assert client.get("/codes/ZZ").status_code == 404
+
+
+def test_search_highlights_matches(client):
+    page = text_of(client.get("/search", query_string={"q": "退货提示没有权限"}))
+    assert "/articles/refund-void-permission" in page
+    assert "<mark>" in page
+
+
+def test_search_without_results_suggests_categories_and_a_ticket(client):
+    page = text_of(client.get("/search", query_string={"q": "火星天气预报"}))
+    assert "没有找到" in page
+    assert "/categories/txn-not-enabled" in page
+    assert 'href="/tickets/new"' in page
+
+
+def test_search_query_is_escaped(client):
+    page = text_of(client.get("/search", query_string={"q": "<script>alert(1)</script>"}))
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;" in page
+
+
+def test_most_read_follows_views(client):
+    for _ in range(3):
+        client.get("/articles/printer-issue")
+    page = text_of(client.get("/"))
+    popular = page[page.index("大家都在看") :]
+    assert popular.index("/articles/printer-issue") < popular.index("</ol>")
+    assert re.search(r'<li><a href="/articles/printer-issue"', popular)
+
+
+def test_vote_once_per_visitor(app, client, csrf):
+    token = csrf(client, "/articles/printer-issue")
+    first = client.post(
+        "/articles/printer-issue/vote", data={"helpful": "yes", "comment": "很清楚", "csrf_token": token}
+    )
+    assert first.status_code == 302 and "posdesk_visitor=" in first.headers["Set-Cookie"]
+    assert "HttpOnly" in first.headers["Set-Cookie"]
+    assert "感谢您的反馈" in text_of(client.get("/articles/printer-issue"))
+    again = client.post("/articles/printer-issue/vote", data={"helpful": "no", "csrf_token": token})
+    assert again.status_code == 302
+    with app.app_context():
+        from webapp.db import get_db
+
+        summary = vote_summary(get_db(), "printer-issue")
+    assert (summary.helpful, summary.unhelpful) == (1, 0)
+
+    other = app.test_client()
+    other.post(
+        "/articles/printer-issue/vote", data={"helpful": "no", "csrf_token": csrf(other, "/articles/printer-issue")}
+    )
+    with app.app_context():
+        summary = vote_summary(get_db(), "printer-issue")
+    assert (summary.helpful, summary.unhelpful) == (1, 1)
+
+
+def test_vote_needs_a_choice_and_a_public_article(client, csrf):
+    token = csrf(client, "/articles/printer-issue")
+    assert client.post("/articles/printer-issue/vote", data={"csrf_token": token}).status_code == 400
+    assert (
+        client.post("/articles/agent-enable-permission/vote", data={"helpful": "yes", "csrf_token": token}).status_code
+        == 404
+    )
+
+
+def ticket_form(csrf_token: str, **overrides) -> dict:
+    form = {
+        "name": "王女士",
+        "phone": "13812345678",
+        "merchant_no": "898310048990001",
+        "terminal_no": "10086001",
+        "description": "今天做退货的时候，终端提示该商户没有权限，应答码58",
+        "csrf_token": csrf_token,
+    }
+    form.update(overrides)
+    return form
+
+
+def test_ticket_form_first_shows_articles_then_files(app, client, csrf):
+    token = csrf(client, "/tickets/new")
+    first = client.post("/tickets/new", data=ticket_form(token))
+    page = text_of(first)
+    assert first.status_code == 200
+    assert "先看看这些文章" in page and "/articles/refund-void-permission" in page
+    assert 'name="reviewed" type="hidden" value="1"' in page
+    assert "仍然提交工单" in page
+    with app.app_context():
+        from webapp.db import get_db
+
+        assert list_tickets(get_db()).total == 0
+
+    second = client.post("/tickets/new", data=ticket_form(token, reviewed="1"))
+    assert second.status_code == 302 and second.headers["Location"].endswith("/tickets/filed")
+    filed = text_of(client.get("/tickets/filed"))
+    assert "工单已提交" in filed
+    number = re.search(r'id="ticket-number">(PD\d{6})<', filed).group(1)
+    assert "/articles/refund-void-permission" in filed
+    with app.app_context():
+        ticket = get_ticket(get_db(), int(number[2:]))
+    assert ticket.category == "txn-not-enabled" and ticket.triage_status == "done"
+    assert (ticket.name, ticket.phone, ticket.merchant_no, ticket.terminal_no) == (
+        "王女士",
+        "13812345678",
+        "898310048990001",
+        "10086001",
+    )
+
+
+def test_ticket_without_matching_articles_is_filed_at_once(client, csrf):
+    token = csrf(client, "/tickets/new")
+    response = client.post("/tickets/new", data=ticket_form(token, description="火星上的天气怎么样呢朋友"))
+    assert response.status_code == 302
+
+
+def test_ticket_form_validates_in_chinese(app, client, csrf):
+    token = csrf(client, "/tickets/new")
+    response = client.post("/tickets/new", data=ticket_form(token, name="", phone="abc", description="短"))
+    page = text_of(response)
+    assert response.status_code == 200
+    assert "请填写联系人姓名" in page and "请填写有效的手机号或座机号" in page and "问题描述需要" in page
+    too_long = client.post("/tickets/new", data=ticket_form(token, description="字" * 2001, reviewed="1"))
+    assert "问题描述需要 5 到 2000 个字" in text_of(too_long)
+
+
+def test_filed_ticket_masks_card_numbers(app, client, csrf):
+    token = csrf(client, "/tickets/new")
+    client.post("/tickets/new", data=ticket_form(token, description="卡号 4111 1111 1111 1111 刷卡失败", reviewed="1"))
+    with app.app_context():
+        from webapp.db import get_db
+
+        stored = get_db().execute("SELECT text FROM tickets").fetchone()[0]
+    assert stored == "卡号 411111******1111 刷卡失败"
+
+
+def test_filed_page_without_a_ticket_goes_to_the_form(client):
+    response = client.get("/tickets/filed")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/tickets/new")
+
+
+def test_without_a_model_the_ticket_waits_untriaged(app, client, csrf):
+    (Path(app.config["MODEL_DIR"]) / "model.json").unlink()
+    token = csrf(client, "/tickets/new")
+    assert client.post("/tickets/new", data=ticket_form(token, reviewed="1")).status_code == 302
+    assert "工单已提交" in text_of(client.get("/tickets/filed"))
+    with app.app_context():
+        from webapp.db import get_db
+
+        ticket = list_tickets(get_db()).tickets[0]
+    assert ticket.triage_status == "pending"
+
+
+def test_ticket_page_script_and_assets_are_local(client):
+    page = text_of(client.get("/tickets/new"))
+    assert 'src="/static/js/suggest.js"' in page
+    assert 'data-suggest-url="/api/v1/search"' in page
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    with client.get("/static/js/suggest.js") as script:
+        assert script.status_code == 200
+    with client.get("/static/css/posdesk.css") as css:
+        assert css.status_code == 200 and b"@import" not in css.data and b"url(http" not in css.data

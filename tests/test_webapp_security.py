@@ -1,0 +1,115 @@
+"""Security rules: CSRF on every form, cookies, hashed secrets, rate and size limits, sanitised
+Markdown, the persisted secret key and the security headers."""
+
+import re
+import stat
+
+import pytest
+
+from webapp import create_app
+from webapp.db import get_db
+from webapp.render import render_markdown
+
+
+def test_every_form_post_without_a_csrf_token_gets_400(app, admin_client):
+    values = {"ticket_id": "1", "slug": "refund-void-permission", "username": "boss", "token_id": "1"}
+    posts = [r for r in app.url_map.iter_rules() if "POST" in r.methods and not r.rule.startswith("/api/")]
+    assert len(posts) >= 12
+    for rule in posts:
+        url = rule.rule
+        for name, value in values.items():
+            url = re.sub(rf"<(?:\w+:)?{name}>", value, url)
+        response = admin_client.post(url, data={"status": "resolved", "note": "x", "helpful": "yes"})
+        assert response.status_code == 400, url
+        assert "页面已过期" in response.get_data(as_text=True)
+
+
+def test_session_cookie_is_httponly_and_samesite(client, csrf, agent_account):
+    token = csrf(client, "/agent/login")
+    username, password = agent_account
+    response = client.post("/agent/login", data={"username": username, "password": password, "csrf_token": token})
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("posdesk_session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_passwords_and_tokens_are_stored_hashed(app, agent_account, api_headers):
+    secret = api_headers["Authorization"].split()[1]
+    with app.app_context():
+        db = get_db()
+        stored = db.execute("SELECT password_hash FROM users WHERE username = 'lina'").fetchone()[0]
+        dump = "\n".join(db.iterdump())
+    assert agent_account[1] not in dump and stored.startswith(("scrypt:", "pbkdf2:"))
+    assert secret not in dump
+
+
+def test_security_headers(client):
+    response = client.get("/")
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_ticket_form_is_rate_limited(make_app, csrf):
+    app = make_app(TICKET_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    token = csrf(client, "/tickets/new")
+    data = {"name": "王", "phone": "13812345678", "description": "火星天气怎么样呢", "csrf_token": token}
+    assert client.post("/tickets/new", data=data).status_code == 302
+    assert client.post("/tickets/new", data=data).status_code == 302
+    limited = client.post("/tickets/new", data=data)
+    assert limited.status_code == 429 and "操作太频繁" in limited.get_data(as_text=True)
+    assert client.get("/tickets/new").status_code == 200  # reading the form is not limited
+
+
+def test_login_is_rate_limited(make_app, csrf):
+    app = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    token = csrf(client, "/agent/login")
+    for _ in range(3):
+        client.post("/agent/login", data={"username": "x", "password": "guess", "csrf_token": token})
+    assert (
+        client.post("/agent/login", data={"username": "x", "password": "guess", "csrf_token": token}).status_code == 429
+    )
+
+
+def test_request_size_is_limited(client, csrf):
+    token = csrf(client, "/tickets/new")
+    response = client.post("/tickets/new", data={"description": "字" * 40000, "csrf_token": token})
+    assert response.status_code == 413
+    assert "提交的内容太大" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "body, forbidden",
+    [
+        ("<script>alert(1)</script>", "<script>"),
+        ('<img src=x onerror="alert(1)">', "<img"),
+        ("[click](javascript:alert(1))", 'href="javascript'),
+        ('<a href="/" onclick="x()">a</a>', "<a "),
+        ("<iframe src='https://evil.example'></iframe>", "<iframe"),
+    ],
+)
+def test_markdown_is_sanitised(body, forbidden):
+    assert forbidden not in str(render_markdown(body))
+
+
+def test_markdown_keeps_structure_and_points_links_at_the_right_desk():
+    html = str(render_markdown("## 原因\n\n1. 第一步\n\n[撤销和退货](/articles/void-vs-refund) **重点**"))
+    assert "<h2>原因</h2>" in html and "<ol>" in html and "<strong>重点</strong>" in html
+    assert 'href="/articles/void-vs-refund"' in html
+    assert 'href="/agent/articles/void-vs-refund"' in str(
+        render_markdown("[x](/articles/void-vs-refund)", "/agent/articles/")
+    )
+
+
+def test_secret_key_is_generated_once_and_kept_private(app, tmp_path, monkeypatch):
+    key_file = tmp_path / "instance" / "secret_key"
+    assert key_file.exists() and len(app.config["SECRET_KEY"]) >= 32
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert create_app({"TESTING": True}).config["SECRET_KEY"] == app.config["SECRET_KEY"]
+
+
+def test_html_errors_are_pages(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert "页面不存在" in response.get_data(as_text=True)

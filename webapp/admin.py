@@ -1,0 +1,140 @@
+"""The admin pages of the desk (admins only): desk accounts and API tokens."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from webapp import accounts
+from webapp.agent import desk_context
+from webapp.auth import require_admin
+from webapp.db import get_db
+from webapp.forms import ROLE_LABELS, ActionForm, PasswordForm, RoleForm, TokenForm, UserForm
+
+bp = Blueprint("admin", __name__, url_prefix="/agent/admin")
+
+
+@bp.before_request
+def _admin_required():
+    """Anonymous visitors log in first; agents who are not admins get 403."""
+    return require_admin()
+
+
+bp.context_processor(desk_context)
+bp.context_processor(lambda: {"role_labels": ROLE_LABELS})
+
+
+@bp.get("/")
+def index():
+    """The admin home is the account list."""
+    return redirect(url_for(".users"))
+
+
+def _users_page(form: UserForm, status: int = 200):
+    page = render_template(
+        "admin/users.html",
+        users=accounts.list_users(get_db()),
+        form=form,
+        action_form=ActionForm(),
+        role_form=RoleForm(),
+        password_form=PasswordForm(),
+    )
+    return page, status
+
+
+@bp.route("/users", methods=["GET", "POST"])
+def users():
+    """List the desk accounts and add one."""
+    form = UserForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(get_db(), form.username.data, form.password.data, form.role.data)
+        except accounts.AccountError as e:
+            flash(f"未能添加账号：{e}", "error")
+            return _users_page(form, 400)
+        flash(f"已添加账号 {user.username}。", "success")
+        return redirect(url_for(".users"))
+    return _users_page(form, 400 if form.errors else 200)
+
+
+def _account_action(action, success: str):
+    try:
+        action()
+        flash(success, "success")
+    except accounts.AccountError as e:
+        flash(f"操作未完成：{e}", "error")
+    return redirect(url_for(".users"))
+
+
+@bp.post("/users/<username>/role")
+def user_role(username: str):
+    """Make an account an agent or an admin."""
+    form = RoleForm()
+    if not form.validate_on_submit():
+        flash("操作未完成：请选择角色。", "error")
+        return redirect(url_for(".users"))
+    return _account_action(lambda: accounts.set_role(get_db(), username, form.role.data), f"{username} 的角色已更新。")
+
+
+@bp.post("/users/<username>/disable")
+def user_disable(username: str):
+    """Disable an account (it can no longer log in)."""
+    if username == current_user.username:
+        flash("不能停用自己的账号。", "error")
+        return redirect(url_for(".users"))
+    return _account_action(lambda: accounts.set_active(get_db(), username, False), f"{username} 已停用。")
+
+
+@bp.post("/users/<username>/enable")
+def user_enable(username: str):
+    """Enable a disabled account."""
+    return _account_action(lambda: accounts.set_active(get_db(), username, True), f"{username} 已启用。")
+
+
+@bp.post("/users/<username>/password")
+def user_password(username: str):
+    """Set a new password for an account."""
+    form = PasswordForm()
+    if not form.validate_on_submit():
+        flash("操作未完成：密码至少 8 位。", "error")
+        return redirect(url_for(".users"))
+    return _account_action(
+        lambda: accounts.set_password(get_db(), username, form.password.data), f"{username} 的密码已重置。"
+    )
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+def tokens():
+    """List the API tokens and create one (its secret is shown on this page, once)."""
+    form = TokenForm()
+    secret = created = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            created, secret = accounts.create_token(get_db(), form.name.data, current_user.username)
+            form = TokenForm(formdata=None)
+        except accounts.AccountError as e:
+            flash(f"未能创建令牌：{e}", "error")
+            status = 400
+    elif form.errors:
+        status = 400
+    page = render_template(
+        "admin/tokens.html",
+        tokens=accounts.list_tokens(get_db()),
+        form=form,
+        action_form=ActionForm(),
+        created=created,
+        secret=secret,
+    )
+    return page, status
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+def token_revoke(token_id: int):
+    """Revoke a token: integrations using it get 401 from then on."""
+    try:
+        token = accounts.revoke_token_by_id(get_db(), token_id)
+        flash(f"令牌 {token.name} 已吊销。", "success")
+    except accounts.AccountError as e:
+        flash(f"操作未完成：{e}", "error")
+    return redirect(url_for(".tokens"))

@@ -1,0 +1,100 @@
+"""The `posdesk user` and `posdesk token` commands, and the `init` step that creates the first admin."""
+
+from __future__ import annotations
+
+import secrets
+
+import click
+
+from webapp import accounts
+from webapp.cli import INIT_HOOKS, cli
+from webapp.db import get_db
+
+FIRST_ADMIN = "admin"
+
+
+@cli.group("user")
+def user_group() -> None:
+    """Manage desk accounts (agents and admins)."""
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--admin", "is_admin", is_flag=True, help="Make the account an admin (manages agents and tokens).")
+@click.password_option("--password", help="The password (prompted, hidden, when not given).")
+def user_add(name: str, is_admin: bool, password: str) -> None:
+    """Add a desk account (an agent, or an admin with --admin).
+
+    Example: posdesk user add wangli --admin
+    """
+    try:
+        user = accounts.create_user(get_db(), name, password, "admin" if is_admin else "agent")
+    except accounts.AccountError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"added {user.role} {user.username}")
+
+
+@user_group.command("passwd")
+@click.argument("name")
+@click.password_option("--password", help="The new password (prompted, hidden, when not given).")
+def user_passwd(name: str, password: str) -> None:
+    """Set a new password for a desk account (its open sessions end).
+
+    Example: posdesk user passwd wangli
+    """
+    try:
+        user = accounts.set_password(get_db(), name, password)
+    except accounts.AccountError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"password changed for {user.username}")
+
+
+@cli.group("token")
+def token_group() -> None:
+    """Manage API tokens for integrations."""
+
+
+@token_group.command("create")
+@click.argument("name")
+def token_create(name: str) -> None:
+    """Create an API token; it is printed once, as the last word of the last line.
+
+    Example: posdesk token create callcenter
+    """
+    try:
+        _, secret = accounts.create_token(get_db(), name, created_by="cli")
+    except accounts.AccountError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"API token for {name} (shown once, store it safely): {secret}")
+
+
+@token_group.command("revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Revoke the active API token with this name.
+
+    Example: posdesk token revoke callcenter
+    """
+    try:
+        token = accounts.revoke_token(get_db(), name)
+    except accounts.AccountError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"revoked token {token.name} ({token.prefix}…)")
+
+
+def ensure_first_admin() -> None:
+    """An `init` step: when no active admin exists, create `admin` with a random password, printed once."""
+    db = get_db()
+    if accounts.admin_exists(db):
+        return
+    password = secrets.token_urlsafe(12)
+    if accounts.find_user(db, FIRST_ADMIN):
+        accounts.set_password(db, FIRST_ADMIN, password)
+        accounts.set_role(db, FIRST_ADMIN, "admin")
+        accounts.set_active(db, FIRST_ADMIN, True)
+    else:
+        accounts.create_user(db, FIRST_ADMIN, password, "admin")
+    click.echo(f"created admin user '{FIRST_ADMIN}' with password {password} (shown once: change it after logging in)")
+
+
+INIT_HOOKS.append(ensure_first_admin)

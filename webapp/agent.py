@@ -1,0 +1,255 @@
+"""The agent desk (login required on every route): the ticket queue, a ticket with its triage and
+actions, and search over all articles, internal ones included."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+
+from kb.search import search
+from kb.store import get_article, get_articles, get_category, get_code, list_articles, list_categories
+from triage.tickets import (
+    STATUSES,
+    TicketError,
+    TicketFilter,
+    add_note,
+    get_ticket,
+    history,
+    list_tickets,
+    mark_answer,
+    set_category,
+    set_status,
+    similar_tickets,
+    suggested_articles,
+)
+from webapp.accounts import authenticate, set_password
+from webapp.auth import require_login
+from webapp.db import get_db
+from webapp.extensions import limiter
+from webapp.feedback import recent_comments, vote_summary
+from webapp.forms import (
+    STATUS_LABELS,
+    ActionForm,
+    AnswerForm,
+    CategoryForm,
+    LoginForm,
+    NoteForm,
+    OwnPasswordForm,
+    StatusForm,
+)
+from webapp.render import CHINA_TIME
+
+bp = Blueprint("agent", __name__, url_prefix="/agent")
+
+SEARCH_RESULTS = 20
+
+
+@bp.before_request
+def _login_required():
+    """Every desk page but the login page needs a logged-in agent."""
+    if request.endpoint != "agent.login":
+        return require_login()
+    return None
+
+
+@bp.context_processor
+def desk_context() -> dict:
+    """What every desk page's layout needs: category names, status labels, the logout button."""
+    categories = list_categories(get_db(), "agent")
+    return {
+        "category_names": {c.slug: c.name for c in categories},
+        "desk_categories": categories,
+        "status_labels": STATUS_LABELS,
+        "logout_form": ActionForm(),
+    }
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only follow a `next` that stays on this site's desk."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/agent"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    """The desk login page."""
+    if current_user.is_authenticated:
+        return redirect(url_for(".queue"))
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        user = authenticate(get_db(), form.username.data, form.password.data)
+        if user:
+            login_user(user)
+            return redirect(_safe_next(form.next.data) or url_for(".queue"))
+        flash("用户名或密码不正确。", "error")
+    return render_template("agent/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout():
+    """Log out and return to the login page."""
+    logout_user()
+    flash("您已退出登录。", "info")
+    return redirect(url_for(".login"))
+
+
+def _parse_date(value: str | None) -> dt.datetime | None:
+    try:
+        day = dt.date.fromisoformat(value or "")
+    except ValueError:
+        return None
+    return dt.datetime.combine(day, dt.time(), CHINA_TIME)
+
+
+def _queue_filter(args) -> TicketFilter:
+    """Read the queue's filters from the query string, ignoring values that make no sense."""
+    review = {"1": True, "0": False}.get(args.get("review", ""))
+    until = _parse_date(args.get("to"))
+    return TicketFilter(
+        category=args.get("category") or None,
+        status=args.get("status") if args.get("status") in STATUSES else None,
+        needs_review=review,
+        since=_parse_date(args.get("from")),
+        until=until + dt.timedelta(days=1) if until else None,
+    )
+
+
+@bp.get("/")
+def queue():
+    """The ticket queue, newest first, paginated and filtered."""
+    page = request.args.get("page", 1, type=int) or 1
+    result = list_tickets(get_db(), _queue_filter(request.args), page, current_app.config["TICKETS_PER_PAGE"])
+    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("agent/queue.html", result=result, filters=filters)
+
+
+@bp.get("/tickets/<int:ticket_id>")
+def ticket(ticket_id: int):
+    """One ticket: text, contact, triage, suggested articles, similar tickets, actions and history."""
+    db = get_db()
+    found = get_ticket(db, ticket_id) or abort(404)
+    category_form = CategoryForm(category=found.category).with_categories(list_categories(db, "agent"))
+    prediction = found.prediction
+    suggestions = suggested_articles(db, found.text, prediction, "agent", 6)
+    shown = {a.slug for a in suggestions}
+    procedures = list_articles(db, found.category, "agent") if found.category else []
+    return render_template(
+        "agent/ticket.html",
+        ticket=found,
+        history=history(db, ticket_id),
+        similar=similar_tickets(db, found),
+        suggestions=suggestions,
+        procedures=[a for a in procedures if not a.is_public and a.slug not in shown],
+        codes=[c for c in (get_code(db, code) for code in (prediction.codes if prediction else ())) if c],
+        answer=get_article(db, found.answer_article, "agent") if found.answer_article else None,
+        category_form=category_form,
+        status_form=StatusForm(status=found.status),
+        note_form=NoteForm(),
+        answer_form=AnswerForm(),
+    )
+
+
+def _act(ticket_id: int, form, action, success: str):
+    """Run one ticket action from a posted form, then show the ticket again."""
+    if form.validate_on_submit():
+        try:
+            action(form)
+            flash(success, "success")
+        except TicketError as e:
+            flash(f"操作未完成：{e}", "error")
+        except LookupError:
+            abort(404)
+    else:
+        flash("操作未完成：请检查填写的内容。", "error")
+    return redirect(url_for(".ticket", ticket_id=ticket_id))
+
+
+@bp.post("/tickets/<int:ticket_id>/category")
+def ticket_category(ticket_id: int):
+    """Confirm or correct the ticket's category (recorded with who and when)."""
+    form = CategoryForm().with_categories(list_categories(get_db(), "agent"))
+    return _act(
+        ticket_id,
+        form,
+        lambda f: set_category(get_db(), ticket_id, f.category.data, current_user.username),
+        "分类已保存。",
+    )
+
+
+@bp.post("/tickets/<int:ticket_id>/status")
+def ticket_status(ticket_id: int):
+    """Change the ticket's status."""
+    form = StatusForm()
+    return _act(
+        ticket_id, form, lambda f: set_status(get_db(), ticket_id, f.status.data, current_user.username), "状态已更新。"
+    )
+
+
+@bp.post("/tickets/<int:ticket_id>/note")
+def ticket_note(ticket_id: int):
+    """Add an internal note."""
+    form = NoteForm()
+    return _act(
+        ticket_id, form, lambda f: add_note(get_db(), ticket_id, f.note.data, current_user.username), "备注已添加。"
+    )
+
+
+@bp.post("/tickets/<int:ticket_id>/answer")
+def ticket_answer(ticket_id: int):
+    """Mark an article as the ticket's answer."""
+    form = AnswerForm()
+    return _act(
+        ticket_id,
+        form,
+        lambda f: mark_answer(get_db(), ticket_id, f.slug.data, current_user.username),
+        "已标记为答案。",
+    )
+
+
+@bp.get("/search")
+def search_page():
+    """Search every article, internal ones included, with highlighted snippets."""
+    db = get_db()
+    query = request.args.get("q", "").strip()
+    hits = search(db, query, "agent", SEARCH_RESULTS) if query else []
+    internal = [] if query else [a for a in list_articles(db, audience="agent") if not a.is_public]
+    return render_template("agent/search.html", query=query, hits=hits, internal=internal)
+
+
+@bp.get("/articles/<slug>")
+def article(slug: str):
+    """Read any article (internal ones too) with merchants' feedback on it."""
+    db = get_db()
+    found = get_article(db, slug, "agent") or abort(404)
+    return render_template(
+        "agent/article.html",
+        article=found,
+        category=get_category(db, found.category, "agent"),
+        codes=[c for c in (get_code(db, code) for code in found.codes) if c],
+        related=get_articles(db, list(found.related), "agent"),
+        votes=vote_summary(db, slug),
+        comments=recent_comments(db, slug),
+    )
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def password():
+    """Change one's own password (which ends the other sessions of this account)."""
+    form = OwnPasswordForm()
+    if form.validate_on_submit():
+        if authenticate(get_db(), current_user.username, form.current.data) is None:
+            flash("当前密码不正确。", "error")
+            return render_template("agent/password.html", form=form)
+        user = set_password(get_db(), current_user.username, form.password.data)
+        login_user(user)
+        flash("密码已修改。", "success")
+        return redirect(url_for(".queue"))
+    return render_template("agent/password.html", form=form)

@@ -1,0 +1,141 @@
+"""The HTML forms (Flask-WTF, so every one carries a CSRF token), with Chinese validation messages."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+
+from triage.tickets import NOTE_MAX_CHARS, STATUSES, TEXT_MAX_CHARS
+from webapp.accounts import PASSWORD_MIN_CHARS, ROLES
+from webapp.feedback import COMMENT_MAX_CHARS
+
+STATUS_LABELS = {"new": "新建", "open": "处理中", "pending": "等待商户", "resolved": "已解决"}
+ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
+TICKET_TEXT_MIN_CHARS = 5
+
+
+class TicketForm(FlaskForm):
+    """A merchant's request for help."""
+
+    name = StringField("联系人", validators=[DataRequired("请填写联系人姓名"), Length(max=32, message="姓名太长")])
+    phone = StringField(
+        "联系电话",
+        validators=[
+            DataRequired("请填写联系电话"),
+            Regexp(r"^\+?[0-9][0-9 -]{5,18}[0-9]$", message="请填写有效的手机号或座机号"),
+        ],
+    )
+    merchant_no = StringField(
+        "商户号",
+        validators=[Optional(), Regexp(r"^[0-9A-Za-z]{6,20}$", message="商户号应为 6-20 位数字或字母")],
+    )
+    terminal_no = StringField(
+        "终端号",
+        validators=[Optional(), Regexp(r"^[0-9A-Za-z]{4,16}$", message="终端号应为 4-16 位数字或字母")],
+    )
+    description = TextAreaField(
+        "问题描述",
+        validators=[
+            DataRequired("请描述您遇到的问题"),
+            Length(
+                min=TICKET_TEXT_MIN_CHARS,
+                max=TEXT_MAX_CHARS,
+                message=f"问题描述需要 {TICKET_TEXT_MIN_CHARS} 到 {TEXT_MAX_CHARS} 个字",
+            ),
+        ],
+    )
+    # Set once the merchant has been shown suggested articles (by the page script or a first submit).
+    reviewed = HiddenField(default="")
+
+
+class VoteForm(FlaskForm):
+    """ "这篇文章有帮助吗？": yes or no, with an optional comment."""
+
+    helpful = RadioField(
+        "这篇文章有帮助吗？",
+        choices=[SelectChoice("yes", "有帮助"), SelectChoice("no", "没有帮助")],
+        validators=[InputRequired()],
+    )
+    comment = TextAreaField("补充说明（选填）", validators=[Optional(), Length(max=COMMENT_MAX_CHARS)])
+
+
+class LoginForm(FlaskForm):
+    """A desk login."""
+
+    username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=32)])
+    password = PasswordField("密码", validators=[DataRequired("请输入密码"), Length(max=200)])
+    next = HiddenField()
+
+
+class ActionForm(FlaskForm):
+    """A button that only needs its CSRF token (log out, revoke, enable, disable)."""
+
+
+class CategoryForm(FlaskForm):
+    """Confirm or correct a ticket's category (the choices are the categories, set by the view)."""
+
+    category = SelectField("分类", validators=[DataRequired()])
+
+    def with_categories(self, categories) -> CategoryForm:
+        """Offer these categories (`kb.store.Category` values) and return the form."""
+        self.category.choices = [SelectChoice(c.slug, c.name) for c in categories]
+        return self
+
+
+class StatusForm(FlaskForm):
+    """Move a ticket to another status."""
+
+    status = SelectField(
+        "状态", choices=[SelectChoice(s, STATUS_LABELS[s]) for s in STATUSES], validators=[DataRequired()]
+    )
+
+
+class NoteForm(FlaskForm):
+    """An internal note on a ticket."""
+
+    note = TextAreaField(
+        "内部备注", validators=[DataRequired("备注不能为空"), Length(max=NOTE_MAX_CHARS, message="备注太长")]
+    )
+
+
+class AnswerForm(FlaskForm):
+    """Mark an article as the ticket's answer."""
+
+    slug = HiddenField(validators=[DataRequired()])
+
+
+class UserForm(FlaskForm):
+    """An admin adds a desk account."""
+
+    username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=32)])
+    password = PasswordField(
+        "初始密码", validators=[DataRequired("请输入密码"), Length(min=PASSWORD_MIN_CHARS, message="密码至少 8 位")]
+    )
+    role = SelectField("角色", choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES], default="agent")
+
+
+class PasswordForm(FlaskForm):
+    """A new password (an admin resetting one, or an agent changing their own)."""
+
+    password = PasswordField(
+        "新密码", validators=[DataRequired("请输入新密码"), Length(min=PASSWORD_MIN_CHARS, message="密码至少 8 位")]
+    )
+
+
+class OwnPasswordForm(PasswordForm):
+    """An agent changes their own password, proving they know the current one."""
+
+    current = PasswordField("当前密码", validators=[DataRequired("请输入当前密码"), Length(max=200)])
+
+
+class RoleForm(FlaskForm):
+    """Change an account's role."""
+
+    role = SelectField("角色", choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES])
+
+
+class TokenForm(FlaskForm):
+    """Create an API token for an integration."""
+
+    name = StringField("名称", validators=[DataRequired("请输入名称"), Length(max=40)])

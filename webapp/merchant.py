@@ -1,0 +1,165 @@
+"""The merchant (public) pages: home, categories, articles with votes, response codes, search and the
+ticket form. Internal (agent) articles are invisible here."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from kb.search import search
+from kb.store import (
+    articles_for_code,
+    get_article,
+    get_articles,
+    get_category,
+    get_code,
+    list_articles,
+    list_categories,
+    most_read,
+    record_view,
+)
+from triage.tickets import file_ticket, get_ticket, suggested_articles
+from webapp.db import get_db
+from webapp.extensions import limiter
+from webapp.feedback import has_voted, record_vote
+from webapp.forms import TicketForm, VoteForm
+from webapp.model import current_triager
+
+bp = Blueprint("merchant", __name__)
+
+VISITOR_COOKIE = "posdesk_visitor"
+VISITOR_COOKIE_AGE = 365 * 24 * 3600
+SEARCH_RESULTS = 20
+SUGGESTIONS = 5
+
+
+@bp.get("/")
+def index():
+    """Home: search box, the categories with their article counts, the most-read articles."""
+    db = get_db()
+    return render_template("merchant/index.html", categories=list_categories(db), popular=most_read(db, 8))
+
+
+@bp.get("/categories/<slug>")
+def category(slug: str):
+    """One category: what it covers, its articles and its response codes."""
+    db = get_db()
+    found = get_category(db, slug) or abort(404)
+    codes = [c for c in (get_code(db, code) for code in found.codes) if c]
+    return render_template("merchant/category.html", category=found, articles=list_articles(db, slug), codes=codes)
+
+
+@bp.get("/articles/<slug>")
+def article(slug: str):
+    """One public article, rendered and sanitised, with its codes, related articles and the vote form."""
+    db = get_db()
+    found = get_article(db, slug) or abort(404)
+    record_view(db, slug)
+    return render_template(
+        "merchant/article.html",
+        article=found,
+        category=get_category(db, found.category),
+        codes=[c for c in (get_code(db, code) for code in found.codes) if c],
+        related=get_articles(db, list(found.related)),
+        form=VoteForm(),
+        voted=has_voted(db, slug, request.cookies.get(VISITOR_COOKIE)),
+    )
+
+
+@bp.post("/articles/<slug>/vote")
+def vote(slug: str):
+    """Record "这篇文章有帮助吗？" once per visitor (identified by a cookie)."""
+    db = get_db()
+    get_article(db, slug) or abort(404)
+    form = VoteForm()
+    if not form.validate():
+        abort(400, description="请选择“有帮助”或“没有帮助”")
+    visitor = request.cookies.get(VISITOR_COOKIE) or secrets.token_urlsafe(16)
+    if record_vote(db, slug, visitor, form.helpful.data == "yes", form.comment.data or ""):
+        flash("感谢您的反馈，我们会持续改进这篇文章。", "success")
+    else:
+        flash("您已经评价过这篇文章，感谢支持。", "info")
+    response = redirect(url_for(".article", slug=slug, _anchor="feedback"))
+    if VISITOR_COOKIE not in request.cookies:
+        response.set_cookie(
+            VISITOR_COOKIE,
+            visitor,
+            max_age=VISITOR_COOKIE_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+        )
+    return response
+
+
+@bp.get("/codes/<code>")
+def code(code: str):
+    """One response code: its meaning, what the terminal shows, who acts, and the articles about it."""
+    db = get_db()
+    found = get_code(db, code) or abort(404)
+    if found.code != code:
+        return redirect(url_for(".code", code=found.code), 301)
+    return render_template(
+        "merchant/code.html",
+        code=found,
+        category=get_category(db, found.category),
+        articles=articles_for_code(db, found.code),
+    )
+
+
+@bp.get("/search")
+def search_page():
+    """Search results with highlighted snippets; with none, ways to browse or ask for help."""
+    db = get_db()
+    query = request.args.get("q", "").strip()
+    hits = search(db, query, "merchant", SEARCH_RESULTS) if query else []
+    categories = list_categories(db) if not hits else []
+    return render_template("merchant/search.html", query=query, hits=hits, categories=categories)
+
+
+@bp.route("/tickets/new", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["TICKET_RATE_LIMIT"], methods=["POST"])
+def new_ticket():
+    """The ticket form; without the page script, a first submit shows "先看看这些文章", a second files it."""
+    db = get_db()
+    form = TicketForm()
+    suggestions = []
+    if form.validate_on_submit():
+        if not form.reviewed.data:
+            suggestions = search(db, form.description.data, "merchant", SUGGESTIONS)
+        if not suggestions:
+            ticket = file_ticket(
+                db,
+                form.description.data,
+                name=form.name.data,
+                phone=form.phone.data,
+                merchant_no=form.merchant_no.data or "",
+                terminal_no=form.terminal_no.data or "",
+                triager=current_triager(),
+            )
+            session["filed_ticket"] = ticket.id
+            return redirect(url_for(".ticket_filed"))
+        form.reviewed.data = "1"
+    return render_template("merchant/ticket_new.html", form=form, suggestions=suggestions)
+
+
+@bp.get("/tickets/filed")
+def ticket_filed():
+    """After filing: the ticket number and the articles that may already answer it."""
+    db = get_db()
+    ticket = get_ticket(db, session.get("filed_ticket", 0))
+    if ticket is None:
+        return redirect(url_for(".new_ticket"))
+    suggestions = suggested_articles(db, ticket.text, ticket.prediction, "merchant", SUGGESTIONS)
+    return render_template("merchant/ticket_filed.html", ticket=ticket, suggestions=suggestions)

@@ -1,0 +1,383 @@
+"""The OpenAPI 3 document served at /api/openapi.json: what `webapp.api` accepts and answers."""
+
+from __future__ import annotations
+
+SEARCH_MAX_RESULTS = 50
+
+
+def _error(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _ok(description: str, schema: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _schemas(text_max: int) -> dict:
+    string_list = {"type": "array", "items": {"type": "string"}}
+    prediction = {
+        "type": "object",
+        "required": [
+            "category",
+            "confidence",
+            "alternatives",
+            "codes",
+            "articles",
+            "needs_review",
+            "explanation",
+            "model_version",
+        ],
+        "properties": {
+            "category": {"type": "string", "description": "The predicted cause category slug."},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "alternatives": {"type": "array", "items": {"$ref": "#/components/schemas/Alternative"}},
+            "codes": {**string_list, "description": "Response codes found in the text."},
+            "articles": {**string_list, "description": "Suggested article slugs, best first."},
+            "needs_review": {"type": "boolean"},
+            "explanation": {**string_list, "description": "Terms that pushed the decision."},
+            "model_version": {"type": "string"},
+        },
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["ok", "error", "status"],
+            "properties": {
+                "ok": {"type": "boolean", "enum": [False]},
+                "error": {"type": "string", "description": "What went wrong, in English."},
+                "status": {"type": "integer", "description": "The HTTP status, repeated."},
+            },
+        },
+        "TicketInput": {
+            "type": "object",
+            "required": ["text"],
+            "properties": {
+                "text": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": text_max,
+                    "description": f"The merchant's description: 1 to {text_max} characters after trimming. "
+                    "Card numbers (13-19 digits passing Luhn) are masked before storing.",
+                },
+                "name": {"type": "string", "maxLength": 64, "nullable": True},
+                "phone": {"type": "string", "maxLength": 64, "nullable": True},
+                "merchant_no": {"type": "string", "maxLength": 64, "nullable": True},
+                "terminal_no": {"type": "string", "maxLength": 64, "nullable": True},
+            },
+        },
+        "TriageInput": {
+            "type": "object",
+            "required": ["text"],
+            "properties": {"text": {"type": "string", "minLength": 1, "maxLength": text_max}},
+        },
+        "Alternative": {
+            "type": "object",
+            "required": ["category", "confidence"],
+            "properties": {"category": {"type": "string"}, "confidence": {"type": "number"}},
+        },
+        "Prediction": prediction,
+        "Ticket": {
+            "type": "object",
+            "required": [
+                "id",
+                "number",
+                "created",
+                "updated",
+                "source",
+                "status",
+                "text",
+                "contact",
+                "category",
+                "category_confirmed_by",
+                "category_confirmed_at",
+                "needs_review",
+                "answer_article",
+                "triage_status",
+                "triage",
+            ],
+            "properties": {
+                "id": {"type": "integer"},
+                "number": {"type": "string", "example": "PD000042"},
+                "created": {"type": "string", "format": "date-time"},
+                "updated": {"type": "string", "format": "date-time"},
+                "source": {"type": "string", "enum": ["web", "api"]},
+                "status": {"type": "string", "enum": ["new", "open", "pending", "resolved"]},
+                "text": {"type": "string", "description": "As stored: card numbers masked."},
+                "contact": {
+                    "type": "object",
+                    "required": ["name", "phone", "merchant_no", "terminal_no"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "phone": {"type": "string"},
+                        "merchant_no": {"type": "string"},
+                        "terminal_no": {"type": "string"},
+                    },
+                },
+                "category": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "The agent's category, else the predicted one.",
+                },
+                "category_confirmed_by": {"type": "string", "nullable": True},
+                "category_confirmed_at": {"type": "string", "format": "date-time", "nullable": True},
+                "needs_review": {"type": "boolean"},
+                "answer_article": {"type": "string", "nullable": True},
+                "triage_status": {
+                    "type": "string",
+                    "enum": ["done", "pending"],
+                    "description": "`pending` while no model exists; the ticket is triaged when one appears.",
+                },
+                # Inline rather than a $ref: OpenAPI 3.0 cannot make a referenced schema nullable.
+                "triage": {**prediction, "nullable": True, "description": "null while triage is pending."},
+            },
+        },
+        "TicketResponse": {
+            "type": "object",
+            "required": ["ok", "ticket"],
+            "properties": {
+                "ok": {"type": "boolean", "enum": [True]},
+                "ticket": {"$ref": "#/components/schemas/Ticket"},
+            },
+        },
+        "TriageResponse": {
+            "type": "object",
+            "required": ["ok", "triage"],
+            "properties": {
+                "ok": {"type": "boolean", "enum": [True]},
+                "triage": {"$ref": "#/components/schemas/Prediction"},
+            },
+        },
+        "SearchResult": {
+            "type": "object",
+            "required": ["slug", "title", "category", "audience", "score", "snippet", "url"],
+            "properties": {
+                "slug": {"type": "string"},
+                "title": {"type": "string"},
+                "category": {"type": "string"},
+                "audience": {"type": "string", "enum": ["merchant", "agent"]},
+                "score": {"type": "number"},
+                "snippet": {"type": "string", "description": "HTML-escaped text with <mark> around matched words."},
+                "url": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "The public page; null for internal articles.",
+                },
+            },
+        },
+        "SearchResponse": {
+            "type": "object",
+            "required": ["ok", "query", "audience", "results"],
+            "properties": {
+                "ok": {"type": "boolean", "enum": [True]},
+                "query": {"type": "string"},
+                "audience": {"type": "string", "enum": ["merchant", "agent"]},
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/SearchResult"}},
+            },
+        },
+        "Article": {
+            "type": "object",
+            "required": [
+                "slug",
+                "title",
+                "category",
+                "audience",
+                "tags",
+                "codes",
+                "related",
+                "updated",
+                "body",
+                "html",
+                "url",
+            ],
+            "properties": {
+                "slug": {"type": "string"},
+                "title": {"type": "string"},
+                "category": {"type": "string"},
+                "audience": {"type": "string", "enum": ["merchant", "agent"]},
+                "tags": string_list,
+                "codes": string_list,
+                "related": string_list,
+                "updated": {"type": "string"},
+                "body": {"type": "string", "description": "Markdown source."},
+                "html": {"type": "string", "description": "The body rendered and sanitised."},
+                "url": {"type": "string", "nullable": True},
+            },
+        },
+        "ArticleResponse": {
+            "type": "object",
+            "required": ["ok", "article"],
+            "properties": {
+                "ok": {"type": "boolean", "enum": [True]},
+                "article": {"$ref": "#/components/schemas/Article"},
+            },
+        },
+        "Category": {
+            "type": "object",
+            "required": ["slug", "name", "definition", "codes", "article_count"],
+            "properties": {
+                "slug": {"type": "string"},
+                "name": {"type": "string"},
+                "definition": {"type": "string"},
+                "codes": string_list,
+                "article_count": {"type": "integer", "minimum": 0},
+            },
+        },
+        "CategoriesResponse": {
+            "type": "object",
+            "required": ["ok", "audience", "categories"],
+            "properties": {
+                "ok": {"type": "boolean", "enum": [True]},
+                "audience": {"type": "string", "enum": ["merchant", "agent"]},
+                "categories": {"type": "array", "items": {"$ref": "#/components/schemas/Category"}},
+            },
+        },
+    }
+
+
+def document(text_max: int, body_max: int) -> dict:
+    """Build the OpenAPI 3.0 document for the given text and request-body limits."""
+    token = [{"bearerAuth": []}]
+    optional_token = [{}, {"bearerAuth": []}]
+    audience = {
+        "name": "audience",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["merchant", "agent"], "default": "merchant"},
+        "description": "`agent` includes internal articles and needs a token.",
+    }
+    common = {
+        "401": _error("Missing, malformed, invalid or revoked token."),
+        "429": _error("Rate limit exceeded."),
+    }
+    json_body = {
+        "400": _error(
+            "Bad input: body not a JSON object, `text` missing, empty, not a string "
+            f"or longer than {text_max} characters."
+        ),
+        "413": _error(f"Request body larger than {body_max} bytes."),
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "posdesk API",
+            "version": "1",
+            "description": (
+                "Knowledge base, tickets and triage of the posdesk support desk. Send "
+                "`Authorization: Bearer <token>` (tokens from the admin page or `posdesk token create NAME`). "
+                'Every error is `{"ok": false, "error": "<message>", "status": N}`. '
+                f"Ticket and triage text is limited to {text_max} characters; request bodies to {body_max} bytes."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "schemas": _schemas(text_max),
+        },
+        "paths": {
+            "/api/v1/tickets": {
+                "post": {
+                    "operationId": "createTicket",
+                    "summary": "File a ticket; it is triaged when stored (or later, if no model exists yet).",
+                    "security": token,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TicketInput"}}},
+                    },
+                    "responses": {
+                        "201": {
+                            **_ok("The stored ticket with its triage.", "TicketResponse"),
+                            "headers": {"Location": {"schema": {"type": "string"}, "description": "The ticket's URL."}},
+                        },
+                        **json_body,
+                        **common,
+                    },
+                }
+            },
+            "/api/v1/tickets/{ticket_id}": {
+                "get": {
+                    "operationId": "getTicket",
+                    "summary": "One ticket with its triage and the desk's decisions.",
+                    "security": token,
+                    "parameters": [
+                        {"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                    ],
+                    "responses": {
+                        "200": _ok("The ticket.", "TicketResponse"),
+                        "404": _error("No such ticket."),
+                        **common,
+                    },
+                }
+            },
+            "/api/v1/triage": {
+                "post": {
+                    "operationId": "triage",
+                    "summary": "Classify a text without storing it.",
+                    "security": token,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TriageInput"}}},
+                    },
+                    "responses": {
+                        "200": _ok("The triage.", "TriageResponse"),
+                        **json_body,
+                        **common,
+                        "503": _error("No triage model has been trained yet."),
+                    },
+                }
+            },
+            "/api/v1/search": {
+                "get": {
+                    "operationId": "search",
+                    "summary": "Search the knowledge base (highlighted snippets). Public for merchant articles.",
+                    "security": optional_token,
+                    "parameters": [
+                        {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}},
+                        audience,
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": SEARCH_MAX_RESULTS, "default": 10},
+                        },
+                    ],
+                    "responses": {
+                        "200": _ok("Results, best first; empty for off-topic queries.", "SearchResponse"),
+                        "400": _error("`q` missing or empty, bad `audience` or `limit`."),
+                        **common,
+                    },
+                }
+            },
+            "/api/v1/articles/{slug}": {
+                "get": {
+                    "operationId": "getArticle",
+                    "summary": "One article. Internal articles are found only with a token.",
+                    "security": optional_token,
+                    "parameters": [{"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _ok("The article.", "ArticleResponse"),
+                        "404": _error("No such article (or an internal one asked for without a token)."),
+                        **common,
+                    },
+                }
+            },
+            "/api/v1/categories": {
+                "get": {
+                    "operationId": "listCategories",
+                    "summary": "The cause categories with their article counts for the audience.",
+                    "security": optional_token,
+                    "parameters": [audience],
+                    "responses": {
+                        "200": _ok("The categories in display order.", "CategoriesResponse"),
+                        "400": _error("Bad `audience`."),
+                        **common,
+                    },
+                }
+            },
+        },
+    }

@@ -1,0 +1,64 @@
+"""Turning stored values into what pages show: sanitised article HTML, China-time dates, masked text."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import nh3
+from flask import Flask
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from triage.redact import mask_personal
+
+CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
+_ARTICLE_LINK = "/articles/"
+_TAGS = {
+    "p", "br", "hr", "h2", "h3", "h4", "ul", "ol", "li", "strong", "em", "code", "pre", "blockquote", "a",
+    "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+_ATTRIBUTES = {"a": {"href", "title"}, "th": {"style"}, "td": {"style"}, "ol": {"start"}}
+# Raw HTML in an article is shown as text; nh3 then removes anything markdown-it let through.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def render_markdown(body: str, article_base: str = _ARTICLE_LINK) -> Markup:
+    """Render an article body to sanitised HTML, pointing `/articles/<slug>` links at article_base."""
+
+    def rewrite(tag: str, attribute: str, value: str) -> str | None:
+        if tag == "a" and attribute == "href" and value.startswith(_ARTICLE_LINK):
+            return article_base + value[len(_ARTICLE_LINK) :]
+        if attribute == "style":
+            return value if value in ("text-align:left", "text-align:center", "text-align:right") else None
+        return value
+
+    html = nh3.clean(
+        _MARKDOWN.render(body),
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https"},
+        link_rel="noopener noreferrer",
+        attribute_filter=rewrite,
+    )
+    return Markup(html)
+
+
+def china_time(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Format a stored UTC timestamp ("2026-01-02T03:04:05Z") in China time."""
+    if not value:
+        return ""
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment.astimezone(CHINA_TIME).strftime(fmt)
+
+
+def percent(value: float | None) -> str:
+    """0.873 -> "87%"."""
+    return "" if value is None else f"{value:.0%}"
+
+
+def init_app(app: Flask) -> None:
+    """Register the template filters."""
+    app.add_template_filter(render_markdown, "markdown")
+    app.add_template_filter(china_time, "china_time")
+    app.add_template_filter(percent, "percent")
+    app.add_template_filter(mask_personal, "masked")
