@@ -182,10 +182,11 @@ class TriageModel:
         ranked = sorted(zip(contributions.data, contributions.indices, strict=True), reverse=True)
         terms: list[str] = []
         for weight, col in ranked:
-            name = str(names[col]).replace("codecat:", "应答码属于 ").replace("code:", "应答码 ")
+            name = str(names[col]).replace("code:", "应答码 ")
             if weight <= 0 or len(terms) >= limit:
                 break
-            if name and not any(name in t or t in name for t in terms):
+            # A code's category feature restates the code itself; the code is the readable reason.
+            if name and not name.startswith("codecat:") and not any(name in t or t in name for t in terms):
                 terms.append(name)
         return tuple(terms)
 

@@ -38,3 +38,12 @@ class Prediction:
         for key in ("codes", "articles", "explanation"):
             out[key] = list(out[key])
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Prediction:
+        """Rebuild a prediction from `to_dict` output."""
+        fields = dict(data)
+        fields["alternatives"] = tuple(Alternative(**a) for a in fields["alternatives"])
+        for key in ("codes", "articles", "explanation"):
+            fields[key] = tuple(fields[key])
+        return cls(**fields)

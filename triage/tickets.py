@@ -19,7 +19,7 @@ from kb.articles import Article
 from kb.search import search
 from kb.store import get_article, get_articles, get_category
 from triage.dataset import LabelledTicket
-from triage.prediction import Alternative, Prediction
+from triage.prediction import Prediction
 from triage.redact import mask_card_numbers
 
 STATUSES = ("new", "open", "pending", "resolved")
@@ -203,11 +203,7 @@ def _prediction_json(prediction: Prediction) -> str:
 def _prediction(raw: str | None) -> Prediction | None:
     if not raw:
         return None
-    data = json.loads(raw)
-    data["alternatives"] = tuple(Alternative(**a) for a in data["alternatives"])
-    for key in ("codes", "articles", "explanation"):
-        data[key] = tuple(data[key])
-    return Prediction(**data)
+    return Prediction.from_dict(json.loads(raw))
 
 
 def _ticket(row: dict) -> Ticket:

@@ -15,6 +15,7 @@ from triage.batch import classify_stream
 from triage.dataset import DatasetError, read_tickets, split, ticket_files
 from triage.evaluation import evaluate
 from triage.model import ModelError, load_model, model_exists
+from triage.tickets import agent_labels
 from triage.training import STAGES, train
 from webapp.db import get_db
 
@@ -29,11 +30,8 @@ def _model_dir() -> Path:
 
 
 def _agent_labels() -> list:
-    """Categories agents confirmed or corrected on the desk, if the ticket tables exist yet."""
-    from triage.tickets import agent_labels
-
-    db = get_db()
-    return agent_labels(db) if db["tickets"].exists() else []
+    """Categories agents confirmed or corrected on the desk."""
+    return agent_labels(get_db())
 
 
 def train_model(paths: tuple[Path, ...] = (), show_progress: bool = True):
