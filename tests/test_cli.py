@@ -112,3 +112,14 @@ def test_bad_input_gives_a_clear_error_without_traceback(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "broken.jsonl:1" in result.output
     result = CliRunner().invoke(cli, ["search"])
     assert result.exit_code == 2 and "QUERY" in result.output
+
+
+def test_init_retrains_a_model_from_an_incompatible_version(instance):
+    sidecar_path = instance / "model" / "model.json"
+    sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    sidecar["versions"]["format"] = "0"
+    sidecar_path.write_text(json.dumps(sidecar), encoding="utf-8")
+    result = run("triage", "classify", "钱没到账")
+    assert result.exit_code == 1 and "retrain" in result.output
+    assert "retraining" in run("init").output
+    assert "settlement" in run("triage", "classify", "钱没到账").output

@@ -149,8 +149,13 @@ def classify_command(text: str | None, batch: bool, workers: int | None) -> None
 
 
 def train_if_missing() -> None:
-    """An `init` step: train the first model when none exists (no-op otherwise)."""
-    if not model_exists(_model_dir()):
-        report = train_model(show_progress=False)
-        line = _metrics_line(report.metrics) if report.metrics else "no held-out tickets"
-        click.echo(f"triage model {report.model_version} trained: {line}")
+    """An `init` step: train a model when none exists or the saved one is unusable (no-op otherwise)."""
+    if model_exists(_model_dir()):
+        try:
+            load_model(_model_dir())
+            return
+        except ModelError as e:
+            click.echo(f"retraining: {e}")
+    report = train_model(show_progress=False)
+    line = _metrics_line(report.metrics) if report.metrics else "no held-out tickets"
+    click.echo(f"triage model {report.model_version} trained: {line}")
