@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
@@ -47,6 +47,10 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         if_not_exists=True,
     )
     db["article_views"].create({"slug": str, "views": int}, pk="slug", if_not_exists=True)
+    if not db["article_codes"].exists():
+        db["article_codes"].create({"code": str, "slug": str}, pk=("code", "slug"))
+        # Written by sync for changed articles only: mark every stored article as changed (schema 1 -> 2).
+        db.execute("UPDATE articles SET content_hash = ''")
     db["response_codes"].create(
         {
             "code": str,
@@ -81,8 +85,22 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             create_triggers=True,
             tokenize="unicode61",
         )
-        db.execute("CREATE VIRTUAL TABLE article_index_vocab USING fts5vocab(article_index_fts, 'col')")
+    if int(get_meta(db, "schema_version", "0")) < 3:
+        # Schema 1 and 2 had a per-column vocabulary view; document frequencies need the per-row one.
+        db.execute("DROP TABLE IF EXISTS article_index_vocab")
+        db.execute("DROP TABLE IF EXISTS search_terms")
+        db.execute("CREATE VIRTUAL TABLE article_index_vocab USING fts5vocab(article_index_fts, 'row')")
+    if not db["search_terms"].exists():
+        # Document frequency per indexed term; fts5vocab answers the same but scans per lookup.
+        db["search_terms"].create({"term": str, "df": int}, pk="term")
+        refresh_term_frequencies(db)
     set_meta(db, "schema_version", str(SCHEMA_VERSION))
+
+
+def refresh_term_frequencies(db: sqlite_utils.Database) -> None:
+    """Recompute the search_terms table from the full-text index."""
+    db.execute("DELETE FROM search_terms")
+    db.execute("INSERT INTO search_terms (term, df) SELECT term, doc FROM article_index_vocab")
 
 
 def get_meta(db: sqlite_utils.Database, key: str, default: str | None = None) -> str | None:

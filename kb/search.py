@@ -20,7 +20,11 @@ from kb import pinyin, text
 from kb.codes import extract_codes
 
 MAX_QUERY_CHARS = 200
-CANDIDATES = 40
+CANDIDATES = 30
+# Query terms in more articles than this (or this share of them) only score, they do not retrieve.
+SELECTIVE_DOCS = 200
+SELECTIVE_SHARE = 0.03
+MAX_POSTINGS = 2000
 RELEVANCE_FLOOR = 0.35
 # Enough matched information to be relevant however long the rest of the query rambles.
 RELEVANT_MASS = 4.0
@@ -57,20 +61,68 @@ def _searchable(token: str) -> bool:
     return any(ch.isalnum() for ch in token)
 
 
-def _match_expression(words: list[str], grams: list[str]) -> str:
+_WORD_FIELDS = "title_w tags_w body_w"
+_PIECE_FIELDS = "title_c tags_c body_c"
+
+
+def _match_expression(words: list[str], pieces: list[str], word_fields: str, piece_fields: str) -> str:
     parts = []
     if words:
-        parts.append("{title_w tags_w body_w} : (" + " OR ".join(map(_phrase, words)) + ")")
-    if grams:
-        parts.append("{title_c tags_c body_c} : (" + " OR ".join(map(_phrase, grams)) + ")")
+        parts.append(f"{{{word_fields}}} : (" + " OR ".join(map(_phrase, words)) + ")")
+    if pieces:
+        parts.append(f"{{{piece_fields}}} : (" + " OR ".join(map(_phrase, pieces)) + ")")
     return " OR ".join(parts)
+
+
+def _selective(words: list[str], grams: list[str], df: dict[str, int], total: int) -> tuple[list, list]:
+    """The query terms worth looking up in the index.
+
+    Words in at most a few percent of articles retrieve; a word in half the corpus adds thousands
+    of postings to rank and says little about which article is meant (it still counts when the
+    candidates are scored). If every word is that common, the rarest stand in, as many as MAX_POSTINGS allows. Character
+    pieces that are not whole query words retrieve too, under the same limit.
+    """
+    limit = max(SELECTIVE_DOCS, total * SELECTIVE_SHARE)
+    chosen = [w for w in words if 0 < df.get(w, 0) <= limit]
+    if not chosen:
+        # The rarest words, as many as fit in MAX_POSTINGS (always at least one).
+        for word in sorted((w for w in words if df.get(w, 0)), key=lambda w: df[w]):
+            if chosen and sum(df[w] for w in chosen) + df[word] > MAX_POSTINGS:
+                break
+            chosen.append(word)
+    pieces = [g for g in grams if g not in words and 0 < df.get(g, 0) <= limit]
+    return chosen, pieces
+
+
+_CANDIDATE_SQL = f"""
+    SELECT a.slug, a.title, a.category, a.audience, a.codes, c.bm25, i.title_w, i.tags_w, i.body_w, i.plain
+    FROM (SELECT rowid, -{_BM25} AS bm25 FROM article_index_fts WHERE article_index_fts MATCH ?
+          ORDER BY bm25 DESC LIMIT {CANDIDATES * 2}) c
+    JOIN article_index i ON i.rowid = c.rowid
+    JOIN articles a ON a.slug = i.slug
+    WHERE 1 = 1 {{audience}}
+    ORDER BY c.bm25 DESC LIMIT {CANDIDATES}
+"""
+
+
+def _retrieval_plan(words: list[str], pieces: list[str], df: dict[str, int]) -> list[str]:
+    """FTS5 expressions to try in turn (each ranks inside FTS5; only the best few rows are fetched).
+
+    FTS5 scores every article matching the expression, so when the words' postings exceed
+    MAX_POSTINGS the articles holding them in their title or tags are tried first: only those
+    can pass the relevance rule anyway. The search over all fields is the fallback when too few do.
+    """
+    full = _match_expression(words, pieces, _WORD_FIELDS, _PIECE_FIELDS)
+    if full and sum(df.get(w, 0) for w in words) > MAX_POSTINGS:
+        return [_match_expression(words, pieces, "title_w tags_w", "title_c tags_c"), full]
+    return [full] if full else []
 
 
 def _document_frequencies(db: sqlite_utils.Database, terms: list[str]) -> dict[str, int]:
     if not terms:
         return {}
     marks = ", ".join("?" for _ in terms)
-    sql = f"SELECT term, max(doc) FROM article_index_vocab WHERE term IN ({marks}) GROUP BY term"
+    sql = f"SELECT term, df FROM search_terms WHERE term IN ({marks})"
     return dict(db.execute(sql, terms).fetchall())
 
 
@@ -132,11 +184,13 @@ def _coverage(q: _Query, idf: dict[str, float], row) -> tuple[float, float, bool
     """How much of the query (idf-weighted) an article covers, as a share and as an absolute
     amount, and whether any query word is in its title or tags: an article that mentions the
     words only in passing is not about them."""
-    fields = {name: set(row[name].split()) for name in _FIELD_WEIGHT}
+    # Space-padded word lists: " w " in field is a whole-word test done in C.
+    fields = {name: f" {row[name]} " for name in _FIELD_WEIGHT}
     plain = row["plain"]
 
     def weight(w: str) -> float:
-        best = max((fw for name, fw in _FIELD_WEIGHT.items() if w in fields[name]), default=0.0)
+        padded = f" {w} "
+        best = max((fw for name, fw in _FIELD_WEIGHT.items() if padded in fields[name]), default=0.0)
         return best or (_PARTIAL if len(w) > 1 and w in plain else 0.0)
 
     word_total = sum(idf[w] for w in q.words) or 1.0
@@ -145,7 +199,7 @@ def _coverage(q: _Query, idf: dict[str, float], row) -> tuple[float, float, bool
     word_hit = min(word_hit, word_total)
     gram_total = sum(idf[g] for g in q.grams) or 1.0
     gram_hit = sum(idf[g] for g in q.grams if g in plain)
-    topical = any(w in fields["title_w"] or w in fields["tags_w"] for w in (*q.words, *q.corrections))
+    topical = any(f" {w} " in fields["title_w"] or f" {w} " in fields["tags_w"] for w in (*q.words, *q.corrections))
     return 0.85 * word_hit / word_total + 0.15 * gram_hit / gram_total, word_hit, topical
 
 
@@ -186,23 +240,17 @@ def search(db: sqlite_utils.Database, query: str, audience: str = "merchant", li
     if not (words or q.grams or q.codes) or limit <= 0:
         return []
     audience_sql = "" if audience == "agent" else "AND a.audience = 'merchant'"
+    total = db.execute("SELECT count(*) FROM article_index").fetchone()[0]
+    df = _document_frequencies(db, words + q.grams)
     rows = {}
-    if words or q.grams:
-        sql = f"""
-            SELECT a.slug, a.title, a.category, a.audience, a.codes, -{_BM25} AS bm25,
-                   i.title_w, i.tags_w, i.body_w, i.plain
-            FROM article_index_fts
-            JOIN article_index i ON i.rowid = article_index_fts.rowid
-            JOIN articles a ON a.slug = i.slug
-            WHERE article_index_fts MATCH ? {audience_sql}
-            ORDER BY bm25 DESC LIMIT {CANDIDATES}
-        """
-        rows = {r["slug"]: r for r in db.query(sql, [_match_expression(words, q.grams)])}
+    chosen, pieces = _selective(words, q.grams, df, total)
+    for match in _retrieval_plan(chosen, pieces, df):
+        rows = {r["slug"]: r for r in db.query(_CANDIDATE_SQL.format(audience=audience_sql), [match])}
+        if len(rows) >= CANDIDATES // 4:
+            break
     code_boost = _code_boosts(db, q.codes, audience_sql, rows)
     if not rows:
         return []
-    total = db.execute("SELECT count(*) FROM article_index").fetchone()[0]
-    df = _document_frequencies(db, words + q.grams)
     idf = {t: _idf(t, df.get(t, 0), total) for t in words + q.grams}
     top_bm25 = max(r["bm25"] for r in rows.values()) or 1.0
     scored = []
@@ -234,12 +282,15 @@ def _code_boosts(db, codes: list[str], audience_sql: str, rows: dict) -> dict[st
     for rank, code in enumerate(codes[:3]):
         lift = 1.0 / (rank + 1)
         sql = f"""
+            WITH hits(slug, is_primary) AS (
+                SELECT article, 1 FROM response_codes WHERE code = :code
+                UNION ALL SELECT slug, 0 FROM article_codes WHERE code = :code
+            )
             SELECT a.slug, a.title, a.category, a.audience, a.codes, 0.0 AS bm25,
-                   i.title_w, i.tags_w, i.body_w, i.plain,
-                   (a.slug = (SELECT article FROM response_codes WHERE code = :code)) AS is_primary
-            FROM articles a JOIN article_index i ON i.slug = a.slug
-            WHERE (a.slug = (SELECT article FROM response_codes WHERE code = :code)
-                   OR EXISTS (SELECT 1 FROM json_each(a.codes) j WHERE j.value = :code)) {audience_sql}
+                   i.title_w, i.tags_w, i.body_w, i.plain, max(h.is_primary) AS is_primary
+            FROM hits h JOIN articles a ON a.slug = h.slug JOIN article_index i ON i.slug = a.slug
+            WHERE 1 = 1 {audience_sql}
+            GROUP BY a.slug ORDER BY is_primary DESC, json_array_length(a.codes) LIMIT {CANDIDATES}
         """
         for row in db.query(sql, {"code": code}):
             rows.setdefault(row["slug"], row)

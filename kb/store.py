@@ -15,7 +15,7 @@ import yaml
 from kb import text
 from kb.articles import Article, load_articles
 from kb.codes import ResponseCode, load_codes
-from kb.db import ensure_schema, get_meta, set_meta
+from kb.db import ensure_schema, get_meta, refresh_term_frequencies, set_meta
 from kb.paths import data_dir
 
 
@@ -124,14 +124,20 @@ def sync_knowledge_base(db: sqlite_utils.Database, root: Path | None = None) -> 
             pk="slug",
         )
         db["response_codes"].upsert_all([vars(c) for c in codes.values()], pk="code")
+        changed = [wanted[s] for s in (*added, *updated)]
+        for slug in (*removed, *updated):
+            db.execute("DELETE FROM article_codes WHERE slug = ?", [slug])
         for slug in removed:
             db["article_index"].delete(slug)
             db["articles"].delete(slug)
-        changed = [wanted[s] for s in (*added, *updated)]
         if changed:
             db["articles"].upsert_all([_article_row(a) for a in changed], pk="slug")
             db["article_index"].upsert_all([_index_row(a) for a in changed], pk="slug")
+            db["article_codes"].insert_all(
+                [{"code": c, "slug": a.slug} for a in changed for c in a.codes], pk=("code", "slug"), ignore=True
+            )
         if added or updated or removed:
+            refresh_term_frequencies(db)
             generation = int(get_meta(db, "kb_generation", "0")) + 1
             set_meta(db, "kb_generation", str(generation))
     return SyncReport(added, updated, removed, len(wanted) - len(added) - len(updated))
@@ -218,7 +224,10 @@ def list_codes(db: sqlite_utils.Database) -> list[ResponseCode]:
 def articles_for_code(db: sqlite_utils.Database, code: str, audience: str = "merchant") -> list[Article]:
     """Return the visible articles answering a code: its primary article first, then the others."""
     primary = db.execute("SELECT article FROM response_codes WHERE code = ?", [code.upper()]).fetchone()
-    sql = f"SELECT a.* FROM articles a, json_each(a.codes) j WHERE j.value = ? AND {_audience_clause(audience)}"
+    sql = f"""
+        SELECT a.* FROM articles a JOIN article_codes c ON c.slug = a.slug
+        WHERE c.code = ? AND {_audience_clause(audience)}
+    """
     found = {r["slug"]: _article(r) for r in db.query(sql, [code.upper()])}
     order = sorted(found, key=lambda s: (primary is None or s != primary[0], s))
     if primary and primary[0] not in found:

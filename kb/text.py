@@ -79,13 +79,14 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = _T2S.convert(text)
     if _LATIN_NEXT_TO_HAN.search(text):
-        text = pinyin.undo_obfuscation(text, _frequency)
+        text = pinyin.undo_obfuscation(text, _frequency())
     return _SPACE.sub(" ", text).strip()
 
 
-def _frequency(word: str) -> int:
+def _frequency():
     """How common a word is, domain words first: restoring 打yin picks 打印 over 打听."""
-    return tokenizer().FREQ.get(word, 0) + (10**8 if word in domain_terms() else 0)
+    freq, domain = tokenizer().FREQ, domain_terms()
+    return lambda word: freq.get(word, 0) + (10**8 if word in domain else 0)
 
 
 def domain_terms() -> frozenset[str]:

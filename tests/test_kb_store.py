@@ -51,3 +51,19 @@ def test_articles_for_a_code_start_with_its_primary_article(db):
     assert articles_for_code(db, "97")[0].slug == "code-97-unregistered"
     assert articles_for_code(db, "a0")[0].slug == "mac-key-error"
     assert all(a.is_public for a in articles_for_code(db, "A2"))
+
+
+def test_a_database_from_schema_1_is_upgraded_without_losing_views(tmp_path):
+    root = copy_data(tmp_path)
+    db = open_db(tmp_path / "kb.db")
+    sync_knowledge_base(db, root)
+    record_view(db, "wifi-setup")
+    # What schema 1 looked like: no code table, no term table, a per-column vocabulary view.
+    for table in ("article_codes", "search_terms", "article_index_vocab"):
+        db.execute(f"DROP TABLE {table}")
+    db.execute("CREATE VIRTUAL TABLE article_index_vocab USING fts5vocab(article_index_fts, 'col')")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    report = sync_knowledge_base(db, root)
+    assert len(report.updated) == db["articles"].count
+    assert articles_for_code(db, "97")[0].slug == "code-97-unregistered"
+    assert most_read(db, 1)[0].slug == "wifi-setup"
