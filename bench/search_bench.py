@@ -1,0 +1,392 @@
+"""Benchmark posdesk's search: quality against three peers on a labelled query set, and speed.
+
+Prints a Markdown block ready to paste under "## Search" in docs/benchmarks.md; posdesk's misses go to stderr.
+
+    .venv/bin/python bench/search_bench.py [--queries bench/queries.jsonl] [--speed] [--big N] [--rounds R] [--runs K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+from peers import build_peers
+from synthetic import write_corpus
+
+from kb.articles import load_articles
+from kb.db import open_db
+from kb.search import search
+from kb.store import sync_knowledge_base
+
+REPO = Path(__file__).resolve().parent.parent
+COLD_QUERY = "退货显示没有权限"
+KINDS = ("keyword", "question", "synonym", "code", "typo", "traditional", "obfuscated", "long", "offtopic")
+TARGETS = {"mrr": 0.90, "recall5": 0.97, "lead": 0.05, "p99_big_ms": 10.0}
+
+Searcher = Callable[[str, str, int], list[str]]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One labelled query; `relevant` is best first and empty for an off-topic query."""
+
+    id: str
+    query: str
+    audience: str
+    relevant: tuple[str, ...]
+    kind: str
+
+    @property
+    def expected(self) -> str | None:
+        """The expected answer: the first relevant slug."""
+        return self.relevant[0] if self.relevant else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one system returned for one query (top 10 slugs, best first)."""
+
+    query: Query
+    got: tuple[str, ...]
+
+    @property
+    def reciprocal_rank(self) -> float:
+        """1/rank of the first relevant slug within the top 10, 0 when none is there."""
+        return next((1 / rank for rank, slug in enumerate(self.got[:10], 1) if slug in self.query.relevant), 0.0)
+
+    @property
+    def expected_in_top5(self) -> bool:
+        """Whether the expected answer is among the first five results."""
+        return self.query.expected in self.got[:5]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Quality of one system over a set of outcomes."""
+
+    on_topic: int
+    off_topic: int
+    mrr: float
+    recall5: float
+    rejection: float
+
+
+def load_queries(path: Path) -> list[Query]:
+    """Read the labelled query set (JSONL) and check its labels against the articles."""
+    slugs = {a.slug: a.audience for a in load_articles()}
+    queries = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        raw = json.loads(line)
+        q = Query(raw["id"], raw["query"], raw["audience"], tuple(raw["relevant"]), raw["kind"])
+        unknown = [s for s in q.relevant if s not in slugs]
+        hidden = [s for s in q.relevant if q.audience == "merchant" and slugs.get(s) == "agent"]
+        if unknown or hidden or q.kind not in KINDS or (q.kind == "offtopic") == bool(q.relevant):
+            raise SystemExit(f"{path}:{n}: bad label in {q.id} (unknown {unknown}, agent-only {hidden}, {q.kind})")
+        queries.append(q)
+    return queries
+
+
+def run(searcher: Searcher, queries: list[Query]) -> list[Outcome]:
+    """Ask one system every query for its top 10."""
+    return [Outcome(q, tuple(searcher(q.query, q.audience, 10))) for q in queries]
+
+
+def score(outcomes: list[Outcome]) -> Scores:
+    """MRR@10 and Recall@5 over on-topic queries, rejection rate over off-topic ones."""
+    on = [o for o in outcomes if o.query.relevant]
+    off = [o for o in outcomes if not o.query.relevant]
+    return Scores(
+        on_topic=len(on),
+        off_topic=len(off),
+        mrr=statistics.fmean(o.reciprocal_rank for o in on) if on else float("nan"),
+        recall5=statistics.fmean(o.expected_in_top5 for o in on) if on else float("nan"),
+        rejection=statistics.fmean(not o.got for o in off) if off else float("nan"),
+    )
+
+
+def posdesk_searcher(db: sqlite_utils.Database) -> Searcher:
+    """posdesk's `kb.search.search` as a slug list."""
+    return lambda query, audience, limit: [hit.slug for hit in search(db, query, audience, limit=limit)]
+
+
+def _fmt(x: float) -> str:
+    return "–" if x != x else f"{x:.3f}"
+
+
+def quality_report(results: dict[str, list[Outcome]]) -> list[str]:
+    """The quality table, the target check and posdesk's per-kind breakdown, as Markdown lines."""
+    scores = {name: score(outcomes) for name, outcomes in results.items()}
+    mine = scores["posdesk"]
+    peers = [name for name in results if name != "posdesk"]
+    best_peer = max((scores[name].mrr, name) for name in peers)
+    lines = [
+        "### Quality",
+        "",
+        f"{mine.on_topic + mine.off_topic} queries: {mine.on_topic} on-topic, {mine.off_topic} off-topic.",
+        "MRR@10: mean over on-topic queries of 1/rank of the first relevant article in the top 10 (0 if none).",
+        "Recall@5: share of on-topic queries whose expected answer (the first relevant article) is in the top 5.",
+        "Off-topic rejection: share of off-topic queries that return no result at all.",
+        "",
+        "| System | MRR@10 | Recall@5 | Off-topic rejection |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, s in scores.items():
+        lines.append(f"| {name} | {_fmt(s.mrr)} | {_fmt(s.recall5)} | {_fmt(s.rejection)} |")
+    lead = mine.mrr - best_peer[0]
+    lines += [
+        "",
+        "| Target | Measured | Met |",
+        "|---|---:|:---:|",
+        f"| MRR@10 ≥ {TARGETS['mrr']:.2f} | {_fmt(mine.mrr)} | {_yes(mine.mrr >= TARGETS['mrr'])} |",
+        f"| Recall@5 ≥ {TARGETS['recall5']:.2f} | {_fmt(mine.recall5)} | {_yes(mine.recall5 >= TARGETS['recall5'])} |",
+        f"| MRR lead over best peer ({best_peer[1]}) ≥ {TARGETS['lead']:.2f} | {lead:+.3f} "
+        f"| {_yes(lead >= TARGETS['lead'])} |",
+        "",
+        "#### By kind of query",
+        "",
+        "MRR@10 per kind for every system; Recall@5 and off-topic rejection for posdesk.",
+        "",
+        "| Kind | Queries | posdesk MRR@10 | posdesk Recall@5 | "
+        + " | ".join(f"{name} MRR@10" for name in peers)
+        + " |",
+        "|---|---:|---:|---:|" + "---:|" * len(peers),
+    ]
+    for kind in KINDS:
+        by_kind = {name: score([o for o in outcomes if o.query.kind == kind]) for name, outcomes in results.items()}
+        own = by_kind["posdesk"]
+        if own.on_topic + own.off_topic == 0:
+            continue
+        if kind == "offtopic":
+            cells = [
+                "–",
+                f"rejection {_fmt(own.rejection)}",
+                *(f"rejection {_fmt(by_kind[n].rejection)}" for n in peers),
+            ]
+        else:
+            cells = [_fmt(own.mrr), _fmt(own.recall5), *(_fmt(by_kind[n].mrr) for n in peers)]
+        lines.append(f"| {kind} | {own.on_topic + own.off_topic} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def failures(outcomes: list[Outcome]) -> list[str]:
+    """One line per query posdesk gets wrong: expected answer not first, or results for an off-topic query."""
+    lines = []
+    for o in outcomes:
+        q = o.query
+        if q.relevant and o.got[:1] == (q.expected,):
+            continue
+        if not q.relevant and not o.got:
+            continue
+        rank = o.got.index(q.expected) + 1 if q.expected in o.got else None
+        where = (
+            "off-topic, not rejected"
+            if not q.relevant
+            else (f"expected at rank {rank}" if rank else "expected missing")
+        )
+        lines.append(
+            f"{q.id} [{q.kind}/{q.audience}] {q.query!r} -> expected {q.expected or '(nothing)'}, "
+            f"got {list(o.got[:3])} ({where})"
+        )
+    return lines
+
+
+def latencies_ms(db: sqlite_utils.Database, queries: list[Query], rounds: int) -> list[float]:
+    """Time `kb.search.search` for every query, `rounds` times over (after one untimed warm-up round)."""
+    for q in queries:
+        search(db, q.query, q.audience, limit=10)
+    times = []
+    for _ in range(rounds):
+        for q in queries:
+            start = time.perf_counter()
+            search(db, q.query, q.audience, limit=10)
+            times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The nearest-rank p-th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def _posdesk(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("posdesk")), *args]
+
+
+def cold_starts(instance: Path, runs: int) -> tuple[list[float], list[float], list[float]]:
+    """Wall seconds of fresh `posdesk search` processes, and of fresh Pythons doing import + first search.
+
+    The Python runs also report the in-process time from before the imports to the first answer.
+    One untimed run of each comes first, so the OS file cache and jieba's cache are warm as on a server.
+    """
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    cli = _posdesk("--instance", str(instance), "search", COLD_QUERY)
+    code = (
+        "import time; t = time.perf_counter()\n"
+        "from kb.db import open_db\nfrom kb.search import search\n"
+        f"hits = search(open_db({str(instance / 'posdesk.db')!r}), {COLD_QUERY!r})\n"
+        "print(time.perf_counter() - t, len(hits))"
+    )
+    py = [sys.executable, "-c", code]
+    cli_times, py_times, in_process = [], [], []
+    for i in range(runs + 1):
+        for cmd, wall in ((cli, cli_times), (py, py_times)):
+            start = time.perf_counter()
+            done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True)
+            if i:
+                wall.append(time.perf_counter() - start)
+                if cmd is py:
+                    in_process.append(float(done.stdout.split()[0]))
+    return cli_times, py_times, in_process
+
+
+def speed_report(queries: list[Query], big: int, rounds: int, runs: int) -> list[str]:
+    """Latency at the real and a synthetic corpus, and cold start, as Markdown lines."""
+    rows = []
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="posdesk-bench-") as tmp:
+        instance = Path(tmp) / "instance"
+        _progress("posdesk init on a temporary instance ...")
+        subprocess.run(_posdesk("--instance", str(instance), "init"), cwd=REPO, check=True, capture_output=True)
+        corpora = [open_db(instance / "posdesk.db")]
+        if big:
+            _progress(f"generating and indexing a synthetic corpus of {big:,} articles ...")
+            root = write_corpus(Path(tmp) / "synthetic", big)
+            db = open_db(Path(tmp) / "synthetic.db")
+            sync_knowledge_base(db, root=root)
+            corpora.append(db)
+        real = corpora[0]["articles"].count
+        for db in corpora:
+            n = db["articles"].count
+            _progress(f"timing {len(queries)} queries x {rounds} rounds at {n:,} articles ...")
+            times = latencies_ms(db, queries, rounds)
+            name = f"{n:,} articles" + (" (real)" if n == real else f" ({real} real + {n - real:,} generated)")
+            rows.append((name, n, times))
+        _progress(f"cold start, {runs} runs each ...")
+        cli_times, py_times, in_process = cold_starts(instance, runs)
+    lines = [
+        "### Speed",
+        "",
+        f"In-process `kb.search.search(db, query, audience, limit=10)` on a file database (WAL), "
+        f"every query of the set {rounds} times after a warm-up round "
+        f"(1/5/15-min load average when the speed run started: {load}).",
+        "",
+        "| Corpus | Searches timed | p50 | p99 | max |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, _, times in rows:
+        lines.append(
+            f"| {name} | {len(times):,} | {percentile(times, 50):.2f} ms | {percentile(times, 99):.2f} ms "
+            f"| {max(times):.2f} ms |"
+        )
+    big_rows = [t for _, n, t in rows if n >= 10_000]
+    if big_rows:
+        p99 = percentile(big_rows[-1], 99)
+        lines += [
+            "",
+            f"Target p99 ≤ {TARGETS['p99_big_ms']:.0f} ms at 10,000 articles: {p99:.2f} ms, "
+            f"met: {_yes(p99 <= TARGETS['p99_big_ms'])}.",
+        ]
+    lines += [
+        "",
+        f"Cold start, median of {runs} fresh processes (after one untimed run) on the 57-article instance:",
+        "",
+        "| Process | Median | Min | Max |",
+        "|---|---:|---:|---:|",
+        _row(f'`posdesk --instance <tmp> search "{COLD_QUERY}"` (wall)', cli_times),
+        _row("`python -c` import kb + first search (wall, incl. interpreter start)", py_times),
+        _row("same, measured inside the process (imports + first answer)", in_process),
+    ]
+    return lines
+
+
+def _row(label: str, seconds: list[float]) -> str:
+    return f"| {label} | {statistics.median(seconds):.2f} s | {min(seconds):.2f} s | {max(seconds):.2f} s |"
+
+
+def machine() -> str:
+    """The machine the figures come from, in one line."""
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+            if line.startswith("Model name")
+        )
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "unknown"
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    try:
+        osname = platform.freedesktop_os_release()["PRETTY_NAME"]
+    except OSError:
+        osname = platform.platform()
+    return (
+        f"Machine: {cpu}, {len(os.sched_getaffinity(0))} CPUs (nproc), {ram:.1f} GiB RAM; "
+        f"Python {platform.python_version()}; {osname} ({platform.system()} {platform.release()})."
+    )
+
+
+def revision() -> str:
+    """The commit measured, flagging uncommitted changes to the search code or its data."""
+    git = ["git", "-C", str(REPO)]
+    try:
+        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "kb", "data"], capture_output=True, text=True).stdout
+    except OSError:
+        return "Code: unknown revision (git not available)."
+    return f"Code: commit {commit or 'unknown'}" + (", with uncommitted changes in kb/ or data/." if dirty else ".")
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print the Markdown report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=Path, default=REPO / "bench" / "queries.jsonl")
+    parser.add_argument("--speed", action="store_true", help="also time search and cold start")
+    parser.add_argument("--big", type=int, default=10_000, help="synthetic corpus size for --speed (0 to skip)")
+    parser.add_argument("--rounds", type=int, default=20, help="timed rounds over the query set for --speed")
+    parser.add_argument("--runs", type=int, default=5, help="cold-start processes to time for --speed")
+    args = parser.parse_args(argv)
+
+    queries = load_queries(args.queries)
+    db = open_db(":memory:")
+    sync_knowledge_base(db)
+    articles = load_articles()
+    systems: dict[str, Searcher] = {"posdesk": posdesk_searcher(db)}
+    for peer in build_peers(articles):
+        systems[peer.name] = peer.search
+    results = {name: run(searcher, queries) for name, searcher in systems.items()}
+
+    misses = failures(results["posdesk"])
+    _progress(f"posdesk misses ({len(misses)}): expected answer not ranked first, or off-topic not rejected")
+    for line in misses:
+        _progress("  " + line)
+
+    report = [f"- {machine()}", f"- {revision()}", "", *quality_report(results)]
+    if args.speed:
+        report += ["", *speed_report(queries, args.big, args.rounds, args.runs)]
+    print("\n".join(report))
+
+
+if __name__ == "__main__":
+    main()
