@@ -17,7 +17,7 @@ from itertools import islice
 from kb import text
 from triage.model import Triager
 
-CHUNK = 256
+CHUNK = 512
 
 _worker_triager: Triager | None = None
 
@@ -36,8 +36,9 @@ def _parse(number: int, line: str) -> tuple[object, str | None, str | None]:
     return item.get("id"), ticket, None
 
 
-def _render(triager: Triager, chunk: list[tuple[object, str | None, str | None]]) -> str:
-    """Classify the good lines of a chunk and return the chunk's output lines."""
+def _render(triager: Triager, lines: list[tuple[int, str]]) -> str:
+    """Parse, classify and format a chunk of numbered input lines; return its output lines."""
+    chunk = [_parse(n, line) for n, line in lines]
     predictions = iter(triager.classify_many([t for _, t, error in chunk if error is None]))
     out = []
     for ident, _, error in chunk:
@@ -63,10 +64,11 @@ def _render_in_worker(chunk) -> str:
     return _render(_worker_triager, chunk)
 
 
-def _chunks(lines: Iterable[str]) -> Iterator[list]:
+def _chunks(lines: Iterable[str]) -> Iterator[list[tuple[int, str]]]:
+    """Numbered non-blank lines, CHUNK at a time (parsing happens in the workers)."""
     numbered = ((n, line) for n, line in enumerate(lines, start=1) if line.strip())
     while chunk := list(islice(numbered, CHUNK)):
-        yield [_parse(n, line) for n, line in chunk]
+        yield chunk
 
 
 def classify_stream(triager: Triager, lines: Iterable[str], workers: int | None = None) -> Iterator[str]:

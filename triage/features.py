@@ -2,18 +2,22 @@
 
 Everything goes through the shared text pipeline (`kb.text`), so triage and search agree on what
 a word is. Each text is analysed once; the three feature blocks read the parts they need. The
-character block is hashed (sklearn's HashingVectorizer counts in compiled code, where a vocabulary
-would cost a Python dict lookup per n-gram, a third of the time of the whole transform); it needs
-no names, since explanations are given in words and codes.
+character block is hashed (sklearn's FeatureHasher over per-text n-gram counts works in compiled
+code, where a vocabulary costs a Python dict lookup per n-gram, a third of the transform time);
+it needs no names, since explanations are given in words and codes.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.feature_extraction import FeatureHasher
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
 
 from kb import text
 from kb.codes import extract_codes, load_codes
@@ -21,6 +25,7 @@ from kb.codes import extract_codes, load_codes
 MAX_TEXT_CHARS = 2000
 CODE_WEIGHT = 1.5
 CHAR_FEATURES = 2**18
+PARALLEL_FROM = 20_000
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,16 @@ def analyse(raw: str) -> Analysed:
     normalised = text.normalise(raw)
     words = text.drop_stopwords(text.cut_normalised(normalised))
     return Analysed(tuple(words), normalised, tuple(extract_codes(normalised)))
+
+
+def analyse_many(texts: list[str]) -> list[Analysed]:
+    """`analyse` for a large list, spread over all cores (segmentation dominates training time)."""
+    workers = os.cpu_count() or 1
+    if workers == 1 or len(texts) < PARALLEL_FROM:
+        return [analyse(t) for t in texts]
+    text.tokenizer()  # load the dictionary once, before forking, so workers share it
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(analyse, texts, chunksize=1000)
 
 
 def _word_ngrams(doc: Analysed) -> list[str]:
@@ -63,8 +78,8 @@ class Featuriser:
 
     def __init__(self) -> None:
         self.word = TfidfVectorizer(analyzer=_word_ngrams, sublinear_tf=True, dtype=np.float32)
-        self.char_counts = HashingVectorizer(
-            analyzer=_char_ngrams, n_features=CHAR_FEATURES, alternate_sign=False, norm=None, dtype=np.float32
+        self.char_counts = FeatureHasher(
+            n_features=CHAR_FEATURES, input_type="dict", alternate_sign=False, dtype=np.float32
         )
         self.char = TfidfTransformer(sublinear_tf=True)
         self.code = CountVectorizer(analyzer=_code_tokens, binary=True, dtype=np.float32)
@@ -73,7 +88,7 @@ class Featuriser:
     def fit_transform(self, docs: list[Analysed]) -> sp.csr_matrix:
         """Learn vocabularies and weights from docs and return their feature matrix."""
         words = self.word.fit_transform(docs)
-        chars = self.char.fit_transform(self.char_counts.transform(docs))
+        chars = self.char.fit_transform(self._char_counts(docs))
         # The code vocabulary comes from the code table, so a code no training ticket names still counts.
         table = load_codes()
         self.code.fit([Analysed((), "", tuple(table))])
@@ -81,8 +96,12 @@ class Featuriser:
 
     def transform(self, docs: list[Analysed]) -> sp.csr_matrix:
         """Return the feature matrix of docs with the fitted vocabularies and weights."""
-        chars = self.char.transform(self.char_counts.transform(docs))
+        chars = self.char.transform(self._char_counts(docs))
         return sp.hstack([self.word.transform(docs), chars, self.code.transform(docs) * CODE_WEIGHT], format="csr")
+
+    def _char_counts(self, docs: list[Analysed]) -> sp.csr_matrix:
+        # n-gram -> count dicts (Counter counts in C) keep the hasher's loop out of Python bytecode.
+        return self.char_counts.transform(Counter(_char_ngrams(d)) for d in docs)
 
     @property
     def names(self) -> np.ndarray:

@@ -18,13 +18,14 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import LinearSVC
 
 from kb.articles import Article
-from triage.features import Analysed, Featuriser, analyse
+from triage.features import Analysed, Featuriser, analyse_many
 from triage.prediction import Alternative, Prediction
 
 FORMAT = 1
 MODEL_FILE = "model.pkl"
 SIDECAR_FILE = "model.json"
 SUGGESTED_ARTICLES = 5
+RANKER_TICKETS_PER_ARTICLE = 200
 DIAGNOSIS_HUB = "no-permission-diagnosis"
 # Words that only restate the "no permission" symptom; a ticket with nothing else is a bare symptom.
 _SYMPTOM = "无权限"
@@ -114,13 +115,18 @@ class TriageModel:
     def __init__(self, review_threshold: float = 0.5) -> None:
         self.featuriser = Featuriser()
         self.classifier = CalibratedClassifierCV(
-            LinearSVC(C=0.5, class_weight="balanced"), method="sigmoid", cv=3, ensemble=False
+            LinearSVC(C=0.5, class_weight="balanced"), method="sigmoid", cv=3, n_jobs=-1
         )
         self.ranker = LinearSVC(C=0.5)
         self.review_threshold = review_threshold
         self.article_category: dict[str, str] = {}
         self.public_articles: frozenset[str] = frozenset()
         self.version = ""
+
+    @cached_property
+    def _coef(self) -> np.ndarray:
+        """The category weights, averaged over the cross-validated models the calibration keeps."""
+        return np.mean([c.estimator.coef_ for c in self.classifier.calibrated_classifiers_], axis=0)
 
     @cached_property
     def _slugs(self) -> list[str]:
@@ -133,16 +139,24 @@ class TriageModel:
 
     def fit(self, texts: list[str], categories: list[str], articles: list[tuple[str, ...]], kb: list[Article]) -> None:
         """Train on labelled tickets; every article also stands in as a document of its own."""
-        docs = [analyse(t) for t in texts]
+        docs = analyse_many(texts)
         self.article_category = {a.slug: a.category for a in kb}
         self.public_articles = frozenset(a.slug for a in kb if a.is_public)
-        kb_docs = [analyse(" ".join([a.title, *a.tags, a.plain_text])) for a in kb]
+        kb_docs = analyse_many([" ".join([a.title, *a.tags, a.plain_text]) for a in kb])
         x_all = self.featuriser.fit_transform(docs + kb_docs)
         x_tickets = x_all[: len(docs)]
         self.classifier.fit(x_tickets, categories)
         # The ranker learns which article answers which ticket; articles' own text covers slugs
         # that no ticket names yet.
-        rank_rows = [i for i, a in enumerate(articles) if a and a[0] in self.article_category]
+        # Past a few hundred tickets an article's ranking stops improving while the 57-way fit
+        # keeps growing, so each article contributes at most RANKER_TICKETS_PER_ARTICLE.
+        seen: dict[str, int] = {}
+        rank_rows = []
+        for i, answers in enumerate(articles):
+            if answers and answers[0] in self.article_category:
+                seen[answers[0]] = seen.get(answers[0], 0) + 1
+                if seen[answers[0]] <= RANKER_TICKETS_PER_ARTICLE:
+                    rank_rows.append(i)
         rank_x = x_all[rank_rows + list(range(len(docs), len(docs) + len(kb)))]
         rank_y = [articles[i][0] for i in rank_rows] + [a.slug for a in kb]
         self.ranker.fit(rank_x, rank_y)
@@ -175,8 +189,7 @@ class TriageModel:
 
     def _explain(self, row, category_index: int, limit: int = 6) -> tuple[str, ...]:
         """The words and codes that pushed this ticket towards the category, strongest first."""
-        base = self.classifier.calibrated_classifiers_[0].estimator
-        coef = base.coef_[category_index] if base.coef_.shape[0] > 1 else base.coef_[0]
+        coef = self._coef[category_index] if self._coef.shape[0] > 1 else self._coef[0]
         contributions = row.multiply(coef).tocsr()
         names = self.featuriser.names
         ranked = sorted(zip(contributions.data, contributions.indices, strict=True), reverse=True)
@@ -192,7 +205,7 @@ class TriageModel:
 
     def predict(self, texts: list[str], explain: bool = True) -> list[Prediction]:
         """Triage a batch of ticket texts."""
-        docs = [analyse(t) for t in texts]
+        docs = analyse_many(texts)
         x = self.featuriser.transform(docs)
         probs = self.classifier.predict_proba(x)
         top3 = np.argsort(-probs, axis=1)[:, :3]
