@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -95,15 +94,47 @@ def quality(independent: Path | None) -> None:
         print(f"| {set_name} | {name} | {acc:.3f} | {f1:.3f} | {hit_text} |")
 
 
+def _pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_memory_mib(root: int) -> int:
+    """Proportional memory (PSS) of a process and all its descendants, in MiB: forked workers
+    share their parent's pages, and PSS counts a shared page once across them, where RSS would
+    count it in every process."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    family, grew = {root}, True
+    while grew:
+        new = {pid for pid, parent in parents.items() if parent in family} - family
+        family |= new
+        grew = bool(new)
+    return sum(_pss_kib(pid) for pid in family) // 1024
+
+
 def _run(args: list[str], stdin: Path | None = None, env: dict | None = None) -> tuple[float, int]:
-    """Run a command; return wall seconds and the child's peak resident memory in MiB."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run a command; return wall seconds and the peak memory (PSS) of its process tree in MiB
+    (sampled every 50 ms: training forks workers, and their memory counts too)."""
     start = time.perf_counter()
+    peak = 0
     with open(stdin or os.devnull, "rb") as inp:
-        subprocess.run(args, stdin=inp, stdout=subprocess.DEVNULL, check=True, env=env, cwd=REPO)
-    wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) // 1024
+        child = subprocess.Popen(args, stdin=inp, stdout=subprocess.DEVNULL, env=env, cwd=REPO)
+        while child.poll() is None:
+            peak = max(peak, _tree_memory_mib(child.pid))
+            time.sleep(0.05)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, args)
+    return time.perf_counter() - start, peak
 
 
 def speed(n: int) -> None:
@@ -140,7 +171,7 @@ def train_cost(n: int) -> None:
         env = {**os.environ, "POSDESK_INSTANCE": tmp}
         wall, peak = _run([*POSDESK, "triage", "train", "--data", str(path)], env=env)
         sidecar = json.loads((Path(tmp) / "model" / "model.json").read_text(encoding="utf-8"))
-    print("| training tickets | wall s | peak RSS MiB | held-out macro-F1 |")
+    print("| training tickets | wall s | peak memory (PSS of the process tree), MiB | held-out macro-F1 |")
     print("| --- | --- | --- | --- |")
     print(
         f"| {sidecar['n_train']:,} (+{sidecar['n_heldout']:,} held out) | {wall:.1f} | {peak:,} "

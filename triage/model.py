@@ -115,7 +115,7 @@ class TriageModel:
     def __init__(self, review_threshold: float = 0.5) -> None:
         self.featuriser = Featuriser()
         self.classifier = CalibratedClassifierCV(
-            LinearSVC(C=0.5, class_weight="balanced"), method="sigmoid", cv=3, n_jobs=-1
+            LinearSVC(C=0.5, class_weight="balanced"), method="sigmoid", cv=3
         )
         self.ranker = LinearSVC(C=0.5)
         self.review_threshold = review_threshold
@@ -139,12 +139,13 @@ class TriageModel:
 
     def fit(self, texts: list[str], categories: list[str], articles: list[tuple[str, ...]], kb: list[Article]) -> None:
         """Train on labelled tickets; every article also stands in as a document of its own."""
-        docs = analyse_many(texts)
         self.article_category = {a.slug: a.category for a in kb}
         self.public_articles = frozenset(a.slug for a in kb if a.is_public)
-        kb_docs = analyse_many([" ".join([a.title, *a.tags, a.plain_text]) for a in kb])
-        x_all = self.featuriser.fit_transform(docs + kb_docs)
-        x_tickets = x_all[: len(docs)]
+        kb_texts = [" ".join([a.title, *a.tags, a.plain_text]) for a in kb]
+        # Only the matrix outlives this line: the analysed texts would double peak memory.
+        x_all = self.featuriser.fit_transform(analyse_many(list(texts) + kb_texts))
+        n = len(texts)
+        x_tickets = x_all[:n]
         self.classifier.fit(x_tickets, categories)
         # The ranker learns which article answers which ticket; articles' own text covers slugs
         # that no ticket names yet.
@@ -157,7 +158,7 @@ class TriageModel:
                 seen[answers[0]] = seen.get(answers[0], 0) + 1
                 if seen[answers[0]] <= RANKER_TICKETS_PER_ARTICLE:
                     rank_rows.append(i)
-        rank_x = x_all[rank_rows + list(range(len(docs), len(docs) + len(kb)))]
+        rank_x = x_all[rank_rows + list(range(n, n + len(kb)))]
         rank_y = [articles[i][0] for i in rank_rows] + [a.slug for a in kb]
         self.ranker.fit(rank_x, rank_y)
         # Single precision halves the largest part of the saved model at no cost in ranking.

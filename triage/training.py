@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kb.articles import load_articles
@@ -60,9 +60,9 @@ def train(
         predictions = model.predict([t.text for t in held_out], explain=False)
         model.review_threshold = choose_threshold(
             [p.confidence for p in predictions],
-            [p.category == t.category for p, t in zip(predictions, held_out, strict=False)],
+            [p.category == t.category for p, t in zip(predictions, held_out, strict=True)],
         )
-        predictions = model.predict([t.text for t in held_out], explain=False)
+        predictions = [replace(p, needs_review=p.confidence < model.review_threshold) for p in predictions]
         metrics = evaluate(held_out, predictions, model.labels)
     progress("save")
     save_model(
