@@ -46,6 +46,12 @@ def browser():
 
 
 @pytest.fixture
+def app(make_app, triager):
+    """In the browser, the desk runs the real trained model, as merchants and agents meet it."""
+    return make_app(TRIAGER_LOADER=lambda model_dir: triager)
+
+
+@pytest.fixture
 def live_server(app):
     """The app served over HTTP on 127.0.0.1 by a real (threaded) WSGI server."""
     from werkzeug.serving import WSGIRequestHandler, make_server
@@ -157,14 +163,14 @@ DESK_SCREENS = [
 ]
 
 
-def test_main_pages_fit_desktop_and_phone(app, live_server, page_at, agent_account, fake_triager, tmp_path):
+def test_main_pages_fit_desktop_and_phone(app, live_server, page_at, agent_account, triager, tmp_path):
     """Screenshots of the main pages; on a phone nothing may be wider than the screen."""
     from triage.tickets import file_ticket
     from webapp.db import get_db
 
     with app.app_context():
         for text in ("商户被冻结了，刷不了卡", "昨天的钱到现在还没到账", "退货提示没有权限，应答码58，手机13812345678"):
-            file_ticket(get_db(), text, name="王女士", phone="13812345678", triager=fake_triager)
+            file_ticket(get_db(), text, name="王女士", phone="13812345678", triager=triager)
     folder = Path(os.environ.get("POSDESK_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
