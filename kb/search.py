@@ -30,7 +30,6 @@ RELEVANCE_FLOOR = 0.35
 RELEVANT_MASS = 4.0
 _BM25_SHARE = 0.1
 _CORRECTION = 0.8
-_UNSEEN = 1.0
 _CODE_PRIMARY = 0.5
 _CODE_LISTED = 0.3
 # bm25 weights, in the order of the FTS columns: title_w, tags_w, body_w, title_c, tags_c, body_c.
@@ -131,8 +130,6 @@ def _idf(term: str, df: int, total: int) -> float:
     the dictionary lacks. A term no article uses keeps its full weight, so a query about another
     topic altogether covers too little of itself to pass the relevance floor."""
     weight = math.log(1 + total / (df or 1))
-    if not df:
-        weight *= _UNSEEN
     if len(term) == 1 and not term.isascii():
         weight *= 0.3
     return weight

@@ -56,14 +56,12 @@ def _metrics_line(metrics: dict) -> str:
     )
 
 
+def _data_option(help_text: str):
+    return click.option("--data", "paths", multiple=True, type=click.Path(exists=True, path_type=Path), help=help_text)
+
+
 @triage_group.command("train")
-@click.option(
-    "--data",
-    "paths",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="A JSONL ticket file or folder (repeatable); default data/tickets.",
-)
+@_data_option("A JSONL ticket file or folder (repeatable); default data/tickets.")
 def train_command(paths: tuple[Path, ...]) -> None:
     """Train the classifier on the corpus and on agents' decisions; print held-out metrics.
 
@@ -87,13 +85,7 @@ def _load():
 
 
 @triage_group.command("evaluate")
-@click.option(
-    "--data",
-    "paths",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Evaluate on every ticket in these files; default: the held-out split of data/tickets.",
-)
+@_data_option("Evaluate on every ticket in these files; default: the held-out split of data/tickets.")
 @click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
 def evaluate_command(paths: tuple[Path, ...], as_json: bool) -> None:
     """Measure the saved model: accuracy, macro-F1, per-class scores, confusion matrix, article hit@3.
