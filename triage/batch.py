@@ -17,7 +17,7 @@ from itertools import islice
 from kb import text
 from triage.model import Triager
 
-CHUNK = 512
+CHUNK = 2048
 
 _worker_triager: Triager | None = None
 

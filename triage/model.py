@@ -5,12 +5,14 @@ the articles, both over `triage.features`; saving and loading it with a version-
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import platform
 from functools import cached_property
 from pathlib import Path
 
 import jieba
+import joblib
 import numpy as np
 import scipy
 import sklearn
@@ -115,9 +117,9 @@ class TriageModel:
     def __init__(self, review_threshold: float = 0.5) -> None:
         self.featuriser = Featuriser()
         self.classifier = CalibratedClassifierCV(
-            LinearSVC(C=0.5, class_weight="balanced"), method="sigmoid", cv=3
+            LinearSVC(C=0.5, class_weight="balanced", tol=1e-3), method="sigmoid", cv=3
         )
-        self.ranker = LinearSVC(C=0.5)
+        self.ranker = LinearSVC(C=0.5, tol=1e-3)
         self.review_threshold = review_threshold
         self.article_category: dict[str, str] = {}
         self.public_articles: frozenset[str] = frozenset()
@@ -146,7 +148,10 @@ class TriageModel:
         x_all = self.featuriser.fit_transform(analyse_many(list(texts) + kb_texts))
         n = len(texts)
         x_tickets = x_all[:n]
-        self.classifier.fit(x_tickets, categories)
+        # liblinear releases the GIL: threads fit the calibration folds side by side while sharing
+        # one copy of the matrix (worker processes would each need their own).
+        with joblib.parallel_backend("threading", n_jobs=os.cpu_count() or 1):
+            self.classifier.fit(x_tickets, categories)
         # The ranker learns which article answers which ticket; articles' own text covers slugs
         # that no ticket names yet.
         # Past a few hundred tickets an article's ranking stops improving while the 57-way fit
