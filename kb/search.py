@@ -148,11 +148,12 @@ class _Query:
 def _parse(db: sqlite_utils.Database, query: str) -> _Query:
     query = query[:MAX_QUERY_CHARS]
     segmented = text.segment(query)
+    meaningful = text.drop_stopwords(segmented)
     corrections = _corrections(db, segmented)
     typos = {w for run in corrections for w in run[0]}
-    words = [w for w in dict.fromkeys(text.drop_stopwords(segmented)) if _searchable(w) and w not in typos]
+    words = [w for w in dict.fromkeys(meaningful) if _searchable(w) and w not in typos]
     fixes = [w for _, fix in corrections for w in text.terms(fix) if w not in words]
-    grams = [g for g in dict.fromkeys(text.char_bigrams(query)) if _searchable(g)]
+    grams = [g for g in dict.fromkeys(text.word_pieces(meaningful)) if _searchable(g)]
     return _Query(words, list(dict.fromkeys(fixes)), grams, extract_codes(query))
 
 

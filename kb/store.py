@@ -66,16 +66,13 @@ def load_categories(path: Path | None = None) -> list[Category]:
 
 def _index_row(article: Article) -> dict:
     tags = " ".join(article.tags)
-    return {
-        "slug": article.slug,
-        "title_w": " ".join(text.terms(article.title)),
-        "tags_w": " ".join(text.terms(tags)),
-        "body_w": " ".join(text.terms(article.plain_text)),
-        "title_c": " ".join(text.char_bigrams(article.title)),
-        "tags_c": " ".join(text.char_bigrams(tags)),
-        "body_c": " ".join(text.char_bigrams(article.plain_text)),
-        "plain": text.normalise(f"{article.title} {tags} {article.plain_text}"),
-    }
+    fields = {"title": article.title, "tags": tags, "body": article.plain_text}
+    row = {"slug": article.slug, "plain": text.normalise(f"{article.title} {tags} {article.plain_text}")}
+    for name, value in fields.items():
+        words = text.terms(value)
+        row[f"{name}_w"] = " ".join(words)
+        row[f"{name}_c"] = " ".join(text.word_pieces(words))
+    return row
 
 
 def _article_row(article: Article) -> dict:

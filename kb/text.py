@@ -128,8 +128,13 @@ def char_bigrams(text: str) -> list[str]:
     Sub-word evidence: a query for 权限 still meets a document that says 无权限, while pieces that
     straddle two words (货显 in 退货显示) are never made.
     """
+    return word_pieces(terms(text))
+
+
+def word_pieces(words: list[str]) -> list[str]:
+    """`char_bigrams` for words already segmented (saves cutting the same text twice)."""
     pieces: list[str] = []
-    for word in terms(text):
+    for word in words:
         if word.isascii() or len(word) < 3:
             pieces.append(word)
         else:

@@ -131,6 +131,12 @@ class TriageModel:
         return np.mean([c.estimator.coef_ for c in self.classifier.calibrated_classifiers_], axis=0)
 
     @cached_property
+    def _article_category_column(self) -> np.ndarray:
+        """For each ranked article, the classifier column of its category (-1 if unknown)."""
+        column = {label: i for i, label in enumerate(self.labels)}
+        return np.array([column.get(self.article_category.get(s, ""), -1) for s in self._slugs])
+
+    @cached_property
     def _slugs(self) -> list[str]:
         return [str(s) for s in self.ranker.classes_]
 
@@ -172,8 +178,7 @@ class TriageModel:
     def _article_scores(self, probs: np.ndarray, rank_scores: np.ndarray) -> np.ndarray:
         """Score every article for every ticket: a softmax over the ranker's margins, weighted by
         how likely the article's category is."""
-        column = {label: i for i, label in enumerate(self.labels)}
-        index = np.array([column.get(self.article_category.get(s, ""), -1) for s in self.ranker.classes_])
+        index = self._article_category_column
         weights = np.exp((rank_scores - rank_scores.max(axis=1, keepdims=True)) * 3.0)
         weights /= weights.sum(axis=1, keepdims=True)
         category_p = np.where(index >= 0, probs[:, np.maximum(index, 0)], 0.0)
