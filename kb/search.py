@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from kb import pinyin, text
-from kb.codes import extract_codes
 
 MAX_QUERY_CHARS = 200
 CANDIDATES = 30
@@ -145,16 +144,14 @@ class _Query:
     codes: list[str]
 
 
-def _parse(db: sqlite_utils.Database, query: str) -> _Query:
-    query = query[:MAX_QUERY_CHARS]
-    segmented = text.segment(query)
-    meaningful = text.drop_stopwords(segmented)
-    corrections = _corrections(db, segmented)
+def _parse(db: sqlite_utils.Database, analysis: text.Analysis) -> _Query:
+    meaningful = list(analysis.terms)
+    corrections = _corrections(db, list(analysis.words))
     typos = {w for run in corrections for w in run[0]}
     words = [w for w in dict.fromkeys(meaningful) if _searchable(w) and w not in typos]
-    fixes = [w for _, fix in corrections for w in text.terms(fix) if w not in words]
-    grams = [g for g in dict.fromkeys(text.word_pieces(meaningful)) if _searchable(g)]
-    return _Query(words, list(dict.fromkeys(fixes)), grams, extract_codes(query))
+    fixes = [w for _, fix in corrections for w in text.analyse(fix).terms if w not in words]
+    grams = [g for g in dict.fromkeys(analysis.pieces) if _searchable(g)]
+    return _Query(words, list(dict.fromkeys(fixes)), grams, list(analysis.codes))
 
 
 def _corrections(db: sqlite_utils.Database, segmented: list[str]) -> list[tuple[list[str], str]]:
@@ -227,13 +224,16 @@ def snippet(plain: str, words: list[str], width: int = SNIPPET_CHARS) -> str:
     return ("…" if start else "") + escaped + ("…" if start + width < len(plain) else "")
 
 
-def search(db: sqlite_utils.Database, query: str, audience: str = "merchant", limit: int = 10) -> list[SearchHit]:
+def search(
+    db: sqlite_utils.Database, query: str | text.Analysis, audience: str = "merchant", limit: int = 10
+) -> list[SearchHit]:
     """Return the best articles for a free-text query, best first; [] for empty or off-topic queries.
 
+    `query` is raw text (its first MAX_QUERY_CHARS characters count) or a `kb.text.Analysis` of it.
     Merchant searches never see agent-only articles. Any input is safe: it is never parsed as
     FTS syntax.
     """
-    q = _parse(db, query or "")
+    q = _parse(db, query if isinstance(query, text.Analysis) else text.analyse(query or "", MAX_QUERY_CHARS))
     words = q.words + q.corrections
     if not (words or q.grams or q.codes) or limit <= 0:
         return []

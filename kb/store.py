@@ -69,9 +69,9 @@ def _index_row(article: Article) -> dict:
     fields = {"title": article.title, "tags": tags, "body": article.plain_text}
     row = {"slug": article.slug, "plain": text.normalise(f"{article.title} {tags} {article.plain_text}")}
     for name, value in fields.items():
-        words = text.terms(value)
-        row[f"{name}_w"] = " ".join(words)
-        row[f"{name}_c"] = " ".join(text.word_pieces(words))
+        analysis = text.analyse(value, max_chars=len(value))
+        row[f"{name}_w"] = " ".join(analysis.terms)
+        row[f"{name}_c"] = " ".join(analysis.pieces)
     return row
 
 

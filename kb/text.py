@@ -1,7 +1,8 @@
-"""The one text pipeline: normalising and segmenting Chinese text for search and triage.
+"""The one text pipeline: normalising, finding response codes, segmenting and canonicalising
+synonyms, once per text, in `analyse`.
 
-Search and the classifier both call `normalise` and `terms`, so the knowledge base and triage can
-never disagree about what a word is. Dictionaries are loaded once per process.
+Search, triage and ticket filing all call `analyse`, so the knowledge base and triage can never
+disagree about what a word or a code is. Dictionaries are loaded once per process.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import jieba
 import opencc
 
 from kb import pinyin
+from kb.codes import extract_codes
 from kb.paths import data_dir
 
+MAX_TEXT_CHARS = 2000
 _T2S = opencc.OpenCC("t2s")
 _SPACE = re.compile(r"\s+")
 _LATIN_NEXT_TO_HAN = re.compile(r"[\u4e00-\u9fff][a-z]|[a-z][\u4e00-\u9fff]")
@@ -100,9 +103,34 @@ def _domain_terms(root: Path) -> frozenset[str]:
     return frozenset(words | set(lexicon().canonical))
 
 
-def segment(text: str) -> list[str]:
-    """Normalise and cut text into canonical words, punctuation and spaces dropped."""
-    return cut_normalised(normalise(text))
+@dataclass(frozen=True)
+class Analysis:
+    """One text after the pipeline.
+
+    `normalised` is the folded, Simplified, de-obfuscated text; `words` its canonical words in
+    order (stopwords kept, punctuation dropped); `terms` the words that carry meaning (stopwords
+    dropped); `codes` the known response codes it names, in order of appearance, each once.
+    """
+
+    normalised: str
+    words: tuple[str, ...]
+    terms: tuple[str, ...]
+    codes: tuple[str, ...]
+
+    @property
+    def pieces(self) -> list[str]:
+        """Two-character pieces of the meaningful words (see `word_pieces`)."""
+        return word_pieces(list(self.terms))
+
+
+def analyse(raw: str, max_chars: int = MAX_TEXT_CHARS) -> Analysis:
+    """Run a text through the whole pipeline once; only its first `max_chars` characters count.
+
+    Cost is linear in the text's length (bounded by max_chars).
+    """
+    normalised = normalise(raw[:max_chars])
+    words = tuple(cut_normalised(normalised))
+    return Analysis(normalised, words, tuple(drop_stopwords(list(words))), tuple(extract_codes(normalised)))
 
 
 def cut_normalised(normalised: str) -> list[str]:
@@ -111,28 +139,18 @@ def cut_normalised(normalised: str) -> list[str]:
     return [canonical.get(w, w) for w in tokenizer().cut(normalised, HMM=False) if _WORDLIKE.fullmatch(w)]
 
 
-def terms(text: str) -> list[str]:
-    """The words that carry meaning: `segment` without stopwords."""
-    return drop_stopwords(segment(text))
-
-
 def drop_stopwords(words: list[str]) -> list[str]:
     """Remove the stopwords from a list of canonical words."""
     stop = lexicon().stopwords
     return [w for w in words if w not in stop]
 
 
-def char_bigrams(text: str) -> list[str]:
-    """Two-character pieces of each meaningful word (Latin and digit words stay whole).
+def word_pieces(words: list[str]) -> list[str]:
+    """Two-character pieces of each word (Latin and digit words stay whole).
 
     Sub-word evidence: a query for 权限 still meets a document that says 无权限, while pieces that
     straddle two words (货显 in 退货显示) are never made.
     """
-    return word_pieces(terms(text))
-
-
-def word_pieces(words: list[str]) -> list[str]:
-    """`char_bigrams` for words already segmented (saves cutting the same text twice)."""
     pieces: list[str] = []
     for word in words:
         if word.isascii() or len(word) < 3:

@@ -68,8 +68,10 @@ class FakeTriager:
         ("权限", "txn-not-enabled", ("refund-void-permission", "agent-enable-permission", "code-40-58-unsupported")),
     )
 
-    def classify(self, text: str):
-        """Triage one text: a confident guess when a keyword matches, else one that needs review."""
+    def classify(self, text):
+        """Triage one text (raw or analysed): a confident guess when a keyword matches, else one that
+        needs review."""
+        text = getattr(text, "normalised", text)
         rule = next((r for r in self._RULES if r[0] in text), None)
         if rule:
             word, category, articles = rule

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from kb.codes import extract_codes
-from kb.text import char_bigrams, normalise, segment, terms
+from kb.text import analyse, normalise
+
+
+def segment(raw: str) -> list[str]:
+    return list(analyse(raw).words)
 
 
 @pytest.mark.parametrize(
@@ -41,13 +45,31 @@ def test_domain_terms_segment_whole():
 
 
 def test_terms_drop_stopwords_and_punctuation():
-    assert terms("请问，退货了吗？谢谢！") == ["退货"]
-    assert terms("😀😀 !!! ") == []
+    assert analyse("请问，退货了吗？谢谢！").terms == ("退货",)
+    assert analyse("😀😀 !!! ").terms == ()
 
 
-def test_char_bigrams_give_subword_evidence():
-    assert "权限" in char_bigrams("没有权限")
-    assert char_bigrams("T+1到账") == ["t+1", "到账"]
+def test_pieces_give_subword_evidence():
+    assert "权限" in analyse("没有权限").pieces
+    assert analyse("T+1到账").pieces == ["t+1", "到账"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "codes"),
+    [
+        ("約58", ()),  # Traditional 約 is 约 (about): an amount, for search and triage alike
+        ("刷卡顯示５８", ("58",)),
+        ("應答碼Ａ０", ("A0",)),
+        ("刷ka卡报97", ("97",)),
+    ],
+)
+def test_codes_are_found_in_the_normalised_text(raw, codes):
+    assert analyse(raw).codes == codes
+
+
+def test_analysis_reads_only_the_first_max_chars():
+    analysis = analyse("退货" + "啊" * 5000 + "冻结", max_chars=100)
+    assert "退货" in analysis.terms and "冻结" not in analysis.terms
 
 
 @pytest.mark.parametrize(

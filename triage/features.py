@@ -12,7 +12,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import Counter
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,33 +19,16 @@ from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
 
 from kb import text
-from kb.codes import extract_codes, load_codes
+from kb.codes import load_codes
+from kb.text import Analysis, analyse
 
-MAX_TEXT_CHARS = 2000
 CODE_WEIGHT = 1.5
 CHAR_FEATURES = 2**18
 PARALLEL_FROM = 20_000
 
 
-@dataclass(frozen=True)
-class Analysed:
-    """A ticket text after the pipeline: its words, its normalised form and the codes it names."""
-
-    words: tuple[str, ...]
-    normalised: str
-    codes: tuple[str, ...]
-
-
-def analyse(raw: str) -> Analysed:
-    """Run one text through the shared pipeline once."""
-    raw = raw[:MAX_TEXT_CHARS]
-    normalised = text.normalise(raw)
-    words = text.drop_stopwords(text.cut_normalised(normalised))
-    return Analysed(tuple(words), normalised, tuple(extract_codes(normalised)))
-
-
-def analyse_many(texts: list[str]) -> list[Analysed]:
-    """`analyse` for a large list, spread over all cores (segmentation dominates training time)."""
+def analyse_many(texts: list[str]) -> list[Analysis]:
+    """`kb.text.analyse` for a large list, spread over all cores (segmentation dominates training time)."""
     workers = os.cpu_count() or 1
     if workers == 1 or len(texts) < PARALLEL_FROM:
         return [analyse(t) for t in texts]
@@ -55,19 +37,19 @@ def analyse_many(texts: list[str]) -> list[Analysed]:
         return pool.map(analyse, texts, chunksize=1000)
 
 
-def _word_ngrams(doc: Analysed) -> list[str]:
-    """Word unigrams and bigrams (the word block's analyser)."""
-    words = doc.words
+def _word_ngrams(doc: Analysis) -> list[str]:
+    """Word unigrams and bigrams of the meaningful words (the word block's analyser)."""
+    words = doc.terms
     return [*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))]
 
 
-def _char_ngrams(doc: Analysed) -> list[str]:
+def _char_ngrams(doc: Analysis) -> list[str]:
     """Character 1- to 3-grams of the normalised text, spaces removed (the character block's analyser)."""
     s = doc.normalised.replace(" ", "")
     return [*s, *(s[i : i + 2] for i in range(len(s) - 1)), *(s[i : i + 3] for i in range(len(s) - 2))]
 
 
-def _code_tokens(doc: Analysed) -> list[str]:
+def _code_tokens(doc: Analysis) -> list[str]:
     """A feature per code and per code's category (the code block's analyser)."""
     table = load_codes()
     return [f"code:{c}" for c in doc.codes] + [f"codecat:{table[c].category}" for c in doc.codes if c in table]
@@ -85,21 +67,21 @@ class Featuriser:
         self.code = CountVectorizer(analyzer=_code_tokens, binary=True, dtype=np.float32)
         self._names: np.ndarray | None = None
 
-    def fit_transform(self, docs: list[Analysed]) -> sp.csr_matrix:
+    def fit_transform(self, docs: list[Analysis]) -> sp.csr_matrix:
         """Learn vocabularies and weights from docs and return their feature matrix."""
         words = self.word.fit_transform(docs)
         chars = self.char.fit_transform(self._char_counts(docs))
         # The code vocabulary comes from the code table, so a code no training ticket names still counts.
         table = load_codes()
-        self.code.fit([Analysed((), "", tuple(table))])
+        self.code.fit([Analysis("", (), (), tuple(table))])
         return sp.hstack([words, chars, self.code.transform(docs) * CODE_WEIGHT], format="csr")
 
-    def transform(self, docs: list[Analysed]) -> sp.csr_matrix:
+    def transform(self, docs: list[Analysis]) -> sp.csr_matrix:
         """Return the feature matrix of docs with the fitted vocabularies and weights."""
         chars = self.char.transform(self._char_counts(docs))
         return sp.hstack([self.word.transform(docs), chars, self.code.transform(docs) * CODE_WEIGHT], format="csr")
 
-    def _char_counts(self, docs: list[Analysed]) -> sp.csr_matrix:
+    def _char_counts(self, docs: list[Analysis]) -> sp.csr_matrix:
         # n-gram -> count dicts (Counter counts in C) keep the hasher's loop out of Python bytecode.
         return self.char_counts.transform(Counter(_char_ngrams(d)) for d in docs)
 

@@ -20,7 +20,8 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import LinearSVC
 
 from kb.articles import Article
-from triage.features import Analysed, Featuriser, analyse_many
+from kb.text import Analysis
+from triage.features import Featuriser, analyse_many
 from triage.prediction import Alternative, Prediction
 
 FORMAT = 1
@@ -184,19 +185,19 @@ class TriageModel:
         category_p = np.where(index >= 0, probs[:, np.maximum(index, 0)], 0.0)
         return weights * (0.25 + category_p)
 
-    def _article_order(self, ranked: list[int], doc: Analysed, category: str, confidence: float) -> list[str]:
+    def _article_order(self, ranked: list[int], doc: Analysis, category: str, confidence: float) -> list[str]:
         slugs = self._slugs
         order = [slugs[i] for i in ranked]
         public = [s for s in order if s in self.public_articles][:SUGGESTED_ARTICLES]
         # The agent's own procedure for the chosen category, if the knowledge base has one.
         internal = [s for s in order if s not in self.public_articles and self.article_category[s] == category][:1]
-        if _SYMPTOM in doc.words and (self._is_bare(doc) or confidence < self.review_threshold):
+        if _SYMPTOM in doc.terms and (self._is_bare(doc) or confidence < self.review_threshold):
             public = [DIAGNOSIS_HUB, *[s for s in public if s != DIAGNOSIS_HUB]][:SUGGESTED_ARTICLES]
         return public + internal
 
     @staticmethod
-    def _is_bare(doc: Analysed) -> bool:
-        return not doc.codes and all(w in _BARE_WORDS for w in doc.words)
+    def _is_bare(doc: Analysis) -> bool:
+        return not doc.codes and all(w in _BARE_WORDS for w in doc.terms)
 
     def _explain(self, row, category_index: int, limit: int = 6) -> tuple[str, ...]:
         """The words and codes that pushed this ticket towards the category, strongest first."""
@@ -216,7 +217,10 @@ class TriageModel:
 
     def predict(self, texts: list[str], explain: bool = True) -> list[Prediction]:
         """Triage a batch of ticket texts."""
-        docs = analyse_many(texts)
+        return self.predict_analysed(analyse_many(texts), explain)
+
+    def predict_analysed(self, docs: list[Analysis], explain: bool = True) -> list[Prediction]:
+        """Triage a batch of texts already run through `kb.text.analyse`."""
         x = self.featuriser.transform(docs)
         probs = self.classifier.predict_proba(x)
         top3 = np.argsort(-probs, axis=1)[:, :3]
@@ -251,8 +255,10 @@ class Triager:
         self.sidecar = sidecar
         self.version = model.version
 
-    def classify(self, text: str) -> Prediction:
-        """Triage one ticket text, with the explanation."""
+    def classify(self, text: str | Analysis) -> Prediction:
+        """Triage one ticket, raw or already run through `kb.text.analyse`, with the explanation."""
+        if isinstance(text, Analysis):
+            return self.model.predict_analysed([text])[0]
         return self.model.predict([text])[0]
 
     def classify_many(self, texts: list[str], explain: bool = False) -> list[Prediction]:

@@ -39,7 +39,7 @@ class Classifier(Protocol):
 
     version: str
 
-    def classify(self, text: str) -> Prediction: ...
+    def classify(self, ticket: str | text.Analysis) -> Prediction: ...
 
     def classify_many(self, texts: list[str], explain: bool = False) -> list[Prediction]: ...
 
@@ -268,14 +268,15 @@ def file_ticket(
 ) -> Ticket:
     """Store a new ticket with card numbers masked, triaged now when a model is given, else pending."""
     masked = mask_card_numbers(validate_text(ticket_text))
-    prediction = triager.classify(masked) if triager else None
+    analysis = text.analyse(masked)
+    prediction = triager.classify(analysis) if triager else None
     now = _now()
     row = {
         "created": now,
         "updated": now,
         "source": source,
         "text": masked,
-        "terms": " ".join(text.terms(masked)),
+        "terms": " ".join(analysis.terms),
         "name": mask_card_numbers(_clean_field(name, "name")),
         "phone": _clean_field(phone, "phone"),
         "merchant_no": _clean_field(merchant_no, "merchant_no"),
@@ -427,8 +428,9 @@ def history(db: sqlite_utils.Database, ticket_id: int) -> list[TicketEvent]:
 
 
 def similar_tickets(db: sqlite_utils.Database, ticket: Ticket, limit: int = 5) -> list[Ticket]:
-    """Other tickets worded most like this one (bm25 over the same words search uses), best first."""
-    terms = [t for t in dict.fromkeys(text.terms(ticket.text)) if any(ch.isalnum() for ch in t)]
+    """Other tickets worded most like this one (bm25 over the words stored when it was filed), best first."""
+    row = db.execute("SELECT terms FROM tickets WHERE id = ?", [ticket.id]).fetchone()
+    terms = [t for t in dict.fromkeys((row[0] or "").split() if row else ()) if any(ch.isalnum() for ch in t)]
     if not terms:
         return []
     match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms[:SIMILAR_QUERY_TERMS])
