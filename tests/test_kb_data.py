@@ -40,6 +40,33 @@ def test_every_outline_article_exists_as_outlined(outline):
         )
 
 
+def test_articles_added_in_turn_2_are_related_both_ways():
+    if not OUTLINE.exists():
+        pytest.skip(f"the outline contract {OUTLINE} is not beside this checkout")
+    later = OUTLINE.read_text(encoding="utf-8").split("# added in turn 2", 1)[1]
+    added = set(re.findall(r"\{slug: ([a-z0-9-]+),", later))
+    assert len(added) == 14
+    for slug, article in ARTICLES.items():
+        for other in article.related:
+            if (slug in added or other in added) and (ARTICLES[slug].is_public or not ARTICLES[other].is_public):
+                back = ARTICLES[other]
+                assert slug in (*back.related, *back.linked_slugs), f"{slug} relates to {other}, not back"
+
+
+def test_merchant_articles_end_with_the_house_list_in_order():
+    house = ["商户号（15位）", "终端号（8位）", "机身SN号", "交易时间和金额", "应答码或屏幕提示", "签购单或屏幕照片"]
+    for article in ARTICLES.values():
+        if not article.is_public:
+            continue
+        contact = article.body.split("## 何时联系客服", 1)[1]
+        listed = re.search(r"请准备：([^。\n]*)", contact)
+        assert listed, f"{article.slug}: no 请准备：list"
+        items = [item.strip() for item in listed.group(1).split("、")]
+        assert items[0] in house, f"{article.slug} starts its list with {items[0]}"
+        order = [house.index(item) for item in items if item in house]
+        assert order == sorted(order), f"{article.slug}: {items}"
+
+
 def test_categories_match_the_outline(outline):
     assert [c["slug"] for c in outline["categories"]] == [c.slug for c in load_categories()]
 
@@ -79,6 +106,16 @@ def test_code_table_maps_every_code_to_a_category_and_an_article_that_lists_it()
         article = ARTICLES[row.article]
         assert article.is_public
         assert code in article.codes or row.article == "response-codes", f"{row.article} should list {code}"
+        assert article.category == row.category or row.article == "response-codes", (
+            f"{code} is a {row.category} code but routes to {row.article} ({article.category})"
+        )
+
+
+def test_every_article_code_and_category_code_is_in_the_table():
+    for article in ARTICLES.values():
+        assert set(article.codes) <= set(CODES), article.slug
+    for category in load_categories():
+        assert set(category.codes) <= set(CODES), category.slug
 
 
 def test_code_table_starts_from_the_reference_meanings():
@@ -90,6 +127,8 @@ def test_code_table_starts_from_the_reference_meanings():
     assert set(rows) <= set(CODES)
     for code, row in rows.items():
         assert CODES[code].meaning == row["meaning"]
+        if row["categories"]:
+            assert CODES[code].category == row["categories"].split("|")[0], code
 
 
 def test_response_code_hub_links_every_code_to_its_article():
@@ -116,6 +155,27 @@ def test_diagnosis_guide_links_to_a_cause_article_in_each_no_permission_category
         assert heading in guide.body
 
 
+def test_diagnosis_guide_branches_reach_ten_categories_and_the_code_table():
+    guide = ARTICLES["no-permission-diagnosis"]
+    links = re.findall(r"\]\((/[^)]*)\)", guide.body)
+    assert links and all(re.fullmatch(r"/articles/[a-z0-9-]+", link) for link in links), links
+    assert all(slug in ARTICLES for slug in guide.linked_slugs)
+    assert len({ARTICLES[s].category for s in guide.linked_slugs}) >= 10
+    # the branches the review found missing: limits, verification, parameters, closed, network, any other code
+    must_reach = {
+        "micro-merchant-limits",
+        "real-name-verification",
+        "parameter-download",
+        "merchant-closed",
+        "network-failure",
+        "response-codes",
+        "merchant-dormant",
+        "license-id-expired",
+        "terminal-relocation",
+    }
+    assert must_reach <= set(guide.linked_slugs), must_reach - set(guide.linked_slugs)
+
+
 def test_dictionaries_parse():
     folder = data_dir() / "jieba"
     for line in (folder / "userdict.txt").read_text(encoding="utf-8").splitlines():
@@ -127,6 +187,23 @@ def test_dictionaries_parse():
             group = line.split()
             assert len(group) >= 2 and not (set(group) & seen), line
             seen.update(group)
+
+
+def test_no_synonym_group_joins_words_of_different_meaning():
+    groups = [
+        set(line.split())
+        for line in (data_dir() / "jieba" / "synonyms.txt").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
+    apart = [
+        ({"退单", "拒付"}, {"退货", "退款", "退钱"}),  # a chargeback is not a refund
+        ({"t0", "t+0"}, {"d0", "d+0"}),  # working days are not calendar days
+        ({"撤销"}, {"退货"}),
+        ({"冻结"}, {"注销"}),
+    ]
+    for group in groups:
+        for left, right in apart:
+            assert not (group & left and group & right), f"{sorted(group)} joins {left} with {right}"
 
 
 TICKET_FILES = ticket_files()
