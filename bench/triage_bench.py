@@ -1,11 +1,13 @@
 """Triage benchmarks: quality against two peers, batch throughput against jieba alone, training cost.
 
-    .venv/bin/python bench/triage_bench.py quality [--independent bench/tickets_independent.jsonl]
+    .venv/bin/python bench/triage_bench.py quality [--independent FILE ...] [--blind FILE ...]
     .venv/bin/python bench/triage_bench.py speed [--n 100000]
     .venv/bin/python bench/triage_bench.py train-cost [--n 100000]
 
 Quality: posdesk and the peers train on the same training split of data/tickets and are scored on
-the same held-out split (and, if given, on an independently written set no model has seen).
+the same held-out split, on independently written sets, and on the blind sets (bench/blind/). Macro-F1
+is over the 14 cause categories on in-scope tickets for every system; an in-scope ticket posdesk
+calls out of scope counts as a miss. posdesk's scope check is scored on the out-of-scope tickets.
 Speed: wall time of `posdesk triage classify --batch` on n synthetic tickets, process start and
 model load included, against jieba.lcut over the same texts in this process (dictionary load
 excluded). Train cost: wall time and peak memory of `posdesk triage train` on n synthetic tickets.
@@ -33,9 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_tickets import synthesise, write_jsonl  # noqa: E402
 
 from kb.articles import load_articles  # noqa: E402
-from triage.dataset import read_tickets, split, ticket_files  # noqa: E402
+from triage.dataset import read_out_of_scope, read_tickets, split, split_texts, ticket_files  # noqa: E402  # noqa: E402
 from triage.evaluation import evaluate  # noqa: E402
-from triage.model import TriageModel  # noqa: E402
+from triage.prediction import OUT_OF_SCOPE  # noqa: E402
+from triage.training import fit, set_thresholds  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 POSDESK = [str(Path(sys.executable).parent / "posdesk")]
@@ -60,38 +63,60 @@ def peers() -> dict:
 
 
 def _scores(truth, guess, labels) -> dict:
+    present = [label for label in labels if label in set(truth)]  # as triage.evaluation averages
     return {
         "accuracy": accuracy_score(truth, guess),
-        "macro_f1": f1_score(truth, guess, labels=labels, average="macro", zero_division=0),
+        "macro_f1": f1_score(truth, guess, labels=present, average="macro", zero_division=0),
     }
 
 
-def quality(independent: Path | None) -> None:
-    """Print the quality table: posdesk against the peers on the held-out and independent sets."""
+def quality(independent: list[Path], blind: list[Path]) -> None:
+    """Print the quality table: posdesk against the peers on the held-out, independent and blind sets."""
     train, held = split(read_tickets(ticket_files()))
     sets = {"held-out split": held}
-    if independent and independent.exists():
-        sets["independent set"] = read_tickets([independent])
-    model = TriageModel()
-    model.fit([t.text for t in train], [t.category for t in train], [t.articles for t in train], load_articles())
+    if independent:
+        sets["independent set"] = read_tickets(independent)
+    if blind:
+        sets["blind sets"] = read_tickets(blind)
+    outside_train, outside_held = split_texts(read_out_of_scope())
+    model = fit(train, load_articles(), [text for _, text in outside_train], "bench")
+    set_thresholds(model, held, [text for _, text in outside_held])
     labels = model.labels
-    rows = []
+    rows, scope_rows = [], []
     for set_name, tickets in sets.items():
         predictions = model.predict([t.text for t in tickets], explain=False)
-        m = evaluate(tickets, predictions, labels)
+        pairs = [(t, p) for t, p in zip(tickets, predictions, strict=True) if t.category != OUT_OF_SCOPE]
+        m = evaluate([t for t, _ in pairs], [p for _, p in pairs], labels)
         rows.append((set_name, "posdesk", m["accuracy"], m["macro_f1"], m["article_hit_at_3"]))
+        outside = [p for t, p in zip(tickets, predictions, strict=True) if t.category == OUT_OF_SCOPE]
+        flagged = sum(not p.in_scope for _, p in pairs)
+        auto = [t.category == p.category for t, p in pairs if p.confidence >= model.review_threshold and p.in_scope]
+        scope_rows.append(
+            (set_name, len(outside), sum(not p.in_scope for p in outside), len(pairs), flagged, len(auto), sum(auto))
+        )
+    in_scope = {name: [t for t in tickets if t.category != OUT_OF_SCOPE] for name, tickets in sets.items()}
     for name, (vectoriser, classifier) in peers().items():
         classifier.fit(vectoriser.fit_transform([t.text for t in train]), [t.category for t in train])
-        for set_name, tickets in sets.items():
+        for set_name, tickets in in_scope.items():
             guess = classifier.predict(vectoriser.transform([t.text for t in tickets]))
             s = _scores([t.category for t in tickets], list(guess), labels)
             rows.append((set_name, name, s["accuracy"], s["macro_f1"], None))
-    print(f"training tickets: {len(train)}; " + ", ".join(f"{k}: {len(v)}" for k, v in sets.items()))
+    print(f"training tickets: {len(train)}; " + ", ".join(f"{k}: {len(v)}" for k, v in in_scope.items()))
     print("| set | model | accuracy | macro-F1 | article hit@3 |")
     print("| --- | --- | --- | --- | --- |")
     for set_name, name, acc, f1, hit in sorted(rows, key=lambda r: (r[0], -r[3])):
         hit_text = f"{hit:.3f}" if hit is not None else "-"
         print(f"| {set_name} | {name} | {acc:.3f} | {f1:.3f} | {hit_text} |")
+    print()
+    print(f"posdesk review threshold {model.review_threshold:.3f}, scope threshold {model.scope_threshold:.3f}")
+    print("| set | out-of-scope tickets flagged | in-scope tickets wrongly flagged | auto-routed | auto-routed right |")
+    print("| --- | --- | --- | --- | --- |")
+    for set_name, n_out, caught, n_in, flagged, n_auto, right in scope_rows:
+        caught_text = f"{caught}/{n_out} ({caught / n_out:.1%})" if n_out else "-"
+        print(
+            f"| {set_name} | {caught_text} | {flagged}/{n_in} ({flagged / n_in:.1%}) | "
+            f"{n_auto}/{n_in} ({n_auto / n_in:.1%}) | {right / max(1, n_auto):.1%} |"
+        )
 
 
 def _pss_kib(pid: int) -> int:
@@ -184,11 +209,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["quality", "speed", "train-cost"])
     parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--independent", type=Path, default=REPO / "bench" / "tickets_independent.jsonl")
+    parser.add_argument("--independent", type=Path, nargs="*", default=[REPO / "bench" / "tickets_independent.jsonl"])
+    parser.add_argument(
+        "--blind", type=Path, nargs="*", default=[], help="blind ticket sets, e.g. bench/blind/tickets-*.jsonl"
+    )
     args = parser.parse_args()
     np.random.seed(0)
     if args.what == "quality":
-        quality(args.independent)
+        quality(args.independent, args.blind)
     elif args.what == "speed":
         speed(args.n)
     else:

@@ -56,7 +56,7 @@ class Article:
     @property
     def plain_text(self) -> str:
         """The body as a reader sees it: link targets and Markdown markup removed."""
-        return _MARKUP.sub(" ", _LINK.sub(r"\1", self.body)).strip()
+        return displayed_text(self.body)
 
     @property
     def content_hash(self) -> str:
@@ -64,6 +64,12 @@ class Article:
         parts = [self.slug, self.title, self.category, self.audience, *self.tags, "|", *self.codes]
         parts += ["|", *self.related, self.updated, self.body]
         return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def displayed_text(body: str) -> str:
+    """Markdown as a reader sees it: link text kept, link targets and markup removed, original
+    case and punctuation kept (what snippets quote)."""
+    return _MARKUP.sub(" ", _LINK.sub(r"\1", body)).strip()
 
 
 def _strings(value: object, field: str, path: Path) -> tuple[str, ...]:

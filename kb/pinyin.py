@@ -84,35 +84,86 @@ def _toned() -> dict[str, tuple[str, ...]]:
 
 
 @cache
-def _homophone_index(terms: frozenset[str]) -> dict[tuple[str, ...], tuple[str, ...]]:
+def _homophone_index(terms: frozenset[str], toned: bool) -> dict[tuple[str, ...], tuple[str, ...]]:
     index: dict[tuple[str, ...], list[str]] = {}
     for term in terms:
         if 2 <= len(term) <= 4 and all("\u4e00" <= c <= "\u9fff" for c in term):
-            for key in _keys(term):
+            for key in _keys(term, toned):
                 index.setdefault(key, []).append(term)
     return {k: tuple(v) for k, v in index.items()}
 
 
-def _keys(word: str) -> list[tuple[str, ...]]:
+def _keys(word: str, toned: bool = True) -> list[tuple[str, ...]]:
     """Every pinyin spelling of a word (one per combination of its characters' readings)."""
     keys: list[tuple[str, ...]] = [()]
-    toned = _toned()
+    table = _toned() if toned else _table()[0]
     for char in word:
-        options = toned.get(char, ())[:3] or (char,)
+        options = table.get(char, ())[:3] or (char,)
         keys = [k + (r,) for k in keys for r in options][:16]
     return keys
 
 
-def homophone_terms(text: str, terms: Iterable[str]) -> list[str]:
-    """Domain terms that sound like a stretch of text written with other characters (typos)."""
-    index = _homophone_index(frozenset(terms))
+def sounds_like(chars: str, terms: Iterable[str], tones_must_match: bool) -> list[str]:
+    """Domain terms (of 2-4 Han characters) that sound like chars written with other characters.
+
+    A stretch that is a word of its own must match with its tones too: IMEs offer same-sound
+    candidates, and a tone-blind match would turn 四级 into 死机. A stretch that is no word
+    (东结, 通迅) may differ in tone: 东结 is 冻结 typed with the wrong tone.
+    """
+    terms = frozenset(terms)
+    keys = [(_homophone_index(terms, True), k) for k in _keys(chars, True)]
+    if not tones_must_match:
+        keys += [(_homophone_index(terms, False), k) for k in _keys(chars, False)]
     found: list[str] = []
-    for run in _HAN_RUN.findall(text):
-        for size in (2, 3, 4):
-            for start in range(len(run) - size + 1):
-                window = run[start : start + size]
-                for key in _keys(window):
-                    for term in index.get(key, ()):
-                        if term != window and term not in found and term not in text:
-                            found.append(term)
+    for index, key in keys:
+        for term in index.get(key, ()):
+            if term != chars and term not in found:
+                found.append(term)
     return found
+
+
+_LATIN_RUN = re.compile(r"[a-z]+(?: [a-z]+)*")
+_LONGEST_KEY = 24
+
+
+@cache
+def _full_pinyin_index(terms: tuple[str, ...]) -> dict[str, str]:
+    """Toneless pinyin written together ("tuihuo") -> the domain term it spells; the first
+    (most frequent, as ordered by the caller) term wins a shared spelling."""
+    index: dict[str, str] = {}
+    for term in terms:
+        if 2 <= len(term) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in term):
+            for key in _keys(term, toned=False):
+                index.setdefault("".join(key), term)
+    return index
+
+
+def restore_full_pinyin(text: str, terms: Iterable[str]) -> str:
+    """Turn runs of Latin words that spell domain terms in pinyin back into Chinese
+    ("tuihuo meiyou quanxian" -> "退货 没有权限"). A run is replaced only when all of it spells
+    domain terms, so English words and abbreviations (pos, wifi, app) stay as they are."""
+    index = _full_pinyin_index(tuple(terms))
+
+    def spell(letters: str) -> list[str] | None:
+        # best[i]: the terms spelling letters[:i], fewest first (linear: keys are at most _LONGEST_KEY long)
+        best: list[list[str] | None] = [[]] + [None] * len(letters)
+        for end in range(1, len(letters) + 1):
+            for start in range(max(0, end - _LONGEST_KEY), end - 1):
+                term = index.get(letters[start:end])
+                if term and best[start] is not None and (best[end] is None or len(best[start]) + 1 < len(best[end])):
+                    best[end] = [*best[start], term]
+        return best[-1]
+
+    def replace(match: re.Match[str]) -> str:
+        words = match.group(0).split(" ")
+        joined = spell("".join(words)) if len(words) > 1 else None
+        if joined:
+            return "".join(joined)
+        # Word by word: a word of four or more letters that spells domain terms is restored.
+        out = []
+        for word in words:
+            spelled = spell(word) if len(word) >= 4 else None
+            out.append("".join(spelled) if spelled else word)
+        return " ".join(out)
+
+    return _LATIN_RUN.sub(replace, text)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from kb import pinyin, text
+from kb import text
+from kb.articles import displayed_text
 
 MAX_QUERY_CHARS = 200
 CANDIDATES = 30
@@ -145,34 +146,11 @@ class _Query:
 
 
 def _parse(db: sqlite_utils.Database, analysis: text.Analysis) -> _Query:
-    meaningful = list(analysis.terms)
-    corrections = _corrections(db, list(analysis.words))
-    typos = {w for run in corrections for w in run[0]}
-    words = [w for w in dict.fromkeys(meaningful) if _searchable(w) and w not in typos]
-    fixes = [w for _, fix in corrections for w in text.analyse(fix).terms if w not in words]
+    typos = {w for typo in analysis.typos for w in typo.words}
+    words = [w for w in dict.fromkeys(analysis.terms) if _searchable(w) and w not in typos]
+    fixes = [w for w in analysis.corrections if w not in words]
     grams = [g for g in dict.fromkeys(analysis.pieces) if _searchable(g)]
     return _Query(words, list(dict.fromkeys(fixes)), grams, list(analysis.codes))
-
-
-def _corrections(db: sqlite_utils.Database, segmented: list[str]) -> list[tuple[list[str], str]]:
-    """Homophone typos: runs of words no article uses (or lone characters) that sound like a
-    domain term (通迅 -> 通讯, 跳马 -> 跳码), with the term each run stands for."""
-    stop = text.lexicon().stopwords
-    known = _document_frequencies(db, [w for w in segmented if w not in stop])
-    runs: list[list[str]] = [[]]
-    for word in segmented:
-        unknown = word not in stop and not word.isascii() and (len(word) == 1 or not known.get(word))
-        if unknown:
-            runs[-1].append(word)
-        elif runs[-1]:
-            runs.append([])
-    found = []
-    for run in runs:
-        if run and len("".join(run)) >= 2:
-            fixes = pinyin.homophone_terms("".join(run), text.domain_terms())
-            if fixes:
-                found.append((run, max(fixes, key=len)))
-    return found
 
 
 def _coverage(q: _Query, idf: dict[str, float], row) -> tuple[float, float, bool]:
@@ -212,7 +190,7 @@ def snippet(plain: str, words: list[str], width: int = SNIPPET_CHARS) -> str:
     terms = [t for t in _highlight_terms(words) if t]
     if not terms:
         return html.escape(plain[:width])
-    pattern = re.compile("|".join(re.escape(t) for t in terms))
+    pattern = re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE)
     hits = [m.start() for m in pattern.finditer(plain)]
     if not hits:
         return html.escape(plain[:width])
@@ -224,21 +202,42 @@ def snippet(plain: str, words: list[str], width: int = SNIPPET_CHARS) -> str:
     return ("…" if start else "") + escaped + ("…" if start + width < len(plain) else "")
 
 
-def search(
-    db: sqlite_utils.Database, query: str | text.Analysis, audience: str = "merchant", limit: int = 10
-) -> list[SearchHit]:
-    """Return the best articles for a free-text query, best first; [] for empty or off-topic queries.
+@dataclass(frozen=True)
+class Candidate:
+    """An article the lexical search retrieved, with its evidence.
 
-    `query` is raw text (its first MAX_QUERY_CHARS characters count) or a `kb.text.Analysis` of it.
-    Merchant searches never see agent-only articles. Any input is safe: it is never parsed as
-    FTS syntax.
+    `score` is coverage plus a bm25 share plus any response-code lift; `relevant` is whether it
+    clears the lexical relevance rule (the floor used when no learned model is at hand).
     """
-    q = _parse(db, query if isinstance(query, text.Analysis) else text.analyse(query or "", MAX_QUERY_CHARS))
+
+    slug: str
+    title: str
+    category: str
+    audience: str
+    score: float
+    relevant: bool
+
+
+def _visible(audience: str) -> str:
+    return "" if audience == "agent" else "AND a.audience = 'merchant'"
+
+
+def candidates(
+    db: sqlite_utils.Database, analysis: text.Analysis, audience: str = "merchant", known_only: bool = False
+) -> tuple[list[str], list[Candidate]]:
+    """Retrieve and score articles by word, character-piece and code evidence (no floor applied).
+
+    Returns the query words used (for highlighting) and the candidates, best first. With
+    `known_only`, words no article uses weigh nothing: an extra word the knowledge base does not
+    know (急, xyz, a brand) can then neither empty nor reorder a result. Bounded: at most
+    CANDIDATES rows per retrieval step, whatever the corpus size.
+    """
+    q = _parse(db, analysis)
     words = q.words + q.corrections
-    if not (words or q.grams or q.codes) or limit <= 0:
-        return []
-    audience_sql = "" if audience == "agent" else "AND a.audience = 'merchant'"
-    total = db.execute("SELECT count(*) FROM article_index").fetchone()[0]
+    if not (words or q.grams or q.codes):
+        return words, []
+    audience_sql = _visible(audience)
+    total = _article_count(db)
     df = _document_frequencies(db, words + q.grams)
     rows = {}
     chosen, pieces = _selective(words, q.grams, df, total)
@@ -247,31 +246,68 @@ def search(
         if len(rows) >= CANDIDATES // 4:
             break
     code_boost = _code_boosts(db, q.codes, audience_sql, rows)
-    if not rows:
-        return []
-    idf = {t: _idf(t, df.get(t, 0), total) for t in words + q.grams}
-    top_bm25 = max(r["bm25"] for r in rows.values()) or 1.0
-    scored = []
+    idf = {t: 0.0 if known_only and not df.get(t) else _idf(t, df.get(t, 0), total) for t in words + q.grams}
+    top_bm25 = max((r["bm25"] for r in rows.values()), default=0.0) or 1.0
+    found = []
     for slug, row in rows.items():
         coverage, mass, topical = _coverage(q, idf, row)
         boost = code_boost.get(slug, 0.0)
-        relevant = topical and (coverage >= RELEVANCE_FLOOR or mass >= RELEVANT_MASS)
-        if not relevant and not boost:
-            continue
         score = coverage + _BM25_SHARE * max(row["bm25"], 0.0) / top_bm25 + boost
-        scored.append((score, slug, row))
-    scored.sort(key=lambda item: (-item[0], item[1]))
+        relevant = bool(boost) or (topical and (coverage >= RELEVANCE_FLOOR or mass >= RELEVANT_MASS))
+        found.append(Candidate(slug, row["title"], row["category"], row["audience"], round(score, 4), relevant))
+    found.sort(key=lambda c: (-c.score, c.slug))
+    return words, found
+
+
+def _article_count(db: sqlite_utils.Database) -> int:
+    """How many articles are indexed (cached per knowledge-base generation: counting scans the table)."""
+    generation = db.execute("SELECT value FROM meta WHERE key = 'kb_generation'").fetchone()
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    key = (path or id(db), generation[0] if generation else None)  # an in-memory database has no path
+    if _COUNTS.get("key") != key:
+        _COUNTS.update(key=key, n=db.execute("SELECT count(*) FROM article_index").fetchone()[0])
+    return _COUNTS["n"]
+
+
+_COUNTS: dict = {}
+
+
+def hits(db: sqlite_utils.Database, words: list[str], ranked: list[tuple[str, float]]) -> list[SearchHit]:
+    """SearchHits for (slug, score) pairs in the given order, with snippets of the text as displayed."""
+    if not ranked:
+        return []
+    marks = ", ".join("?" for _ in ranked)
+    rows = {r["slug"]: r for r in db.query(f"SELECT * FROM articles WHERE slug IN ({marks})", [s for s, _ in ranked])}
     return [
         SearchHit(
             slug=slug,
-            title=row["title"],
-            category=row["category"],
-            audience=row["audience"],
+            title=rows[slug]["title"],
+            category=rows[slug]["category"],
+            audience=rows[slug]["audience"],
             score=round(score, 4),
-            snippet=snippet(row["plain"], words),
+            snippet=snippet(displayed_text(rows[slug]["body"]), words),
         )
-        for score, slug, row in scored[:limit]
+        for slug, score in ranked
+        if slug in rows
     ]
+
+
+def search(
+    db: sqlite_utils.Database, query: str | text.Analysis, audience: str = "merchant", limit: int = 10
+) -> list[SearchHit]:
+    """Lexical search alone: the best articles for a query, best first; [] when no article covers
+    enough of it (the relevance floor).
+
+    This is what a desk without a trained model uses; `triage.relevance.search` combines it with
+    the learned model. `query` is raw text (its first MAX_QUERY_CHARS characters count) or a
+    `kb.text.Analysis` of it. Merchant searches never see agent-only articles. Any input is safe:
+    it is never parsed as FTS syntax.
+    """
+    analysis = query if isinstance(query, text.Analysis) else text.analyse(query or "", MAX_QUERY_CHARS)
+    if limit <= 0:
+        return []
+    words, found = candidates(db, analysis, audience)
+    return hits(db, words, [(c.slug, c.score) for c in found if c.relevant][:limit])
 
 
 def _code_boosts(db, codes: list[str], audience_sql: str, rows: dict) -> dict[str, float]:

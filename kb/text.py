@@ -12,7 +12,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import jieba
@@ -27,6 +27,9 @@ _T2S = opencc.OpenCC("t2s")
 _SPACE = re.compile(r"\s+")
 _LATIN_NEXT_TO_HAN = re.compile(r"[\u4e00-\u9fff][a-z]|[a-z][\u4e00-\u9fff]")
 _WORDLIKE = re.compile(r"[\w+#.-]*\w", re.UNICODE)
+# Four or more Latin letters in a row: maybe a query typed in full pinyin.
+_PINYIN_LIKE = re.compile(r"[a-z]{4}")
+_HAN_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ def normalise(text: str) -> str:
     text = _T2S.convert(text)
     if _LATIN_NEXT_TO_HAN.search(text):
         text = pinyin.undo_obfuscation(text, _frequency())
+    if _PINYIN_LIKE.search(text):
+        text = pinyin.restore_full_pinyin(text, _terms_by_frequency())
     return _SPACE.sub(" ", text).strip()
 
 
@@ -90,6 +95,18 @@ def _frequency():
     """How common a word is, domain words first: restoring 打yin picks 打印 over 打听."""
     freq, domain = tokenizer().FREQ, domain_terms()
     return lambda word: freq.get(word, 0) + (10**8 if word in domain else 0)
+
+
+@cache
+def _terms_by_frequency() -> tuple[str, ...]:
+    """The domain vocabulary, commonest first (a shared pinyin spelling goes to the commoner term)."""
+    freq = tokenizer().FREQ
+    return tuple(sorted(domain_terms(), key=lambda w: (-freq.get(w, 0), w)))
+
+
+def is_word(chars: str) -> bool:
+    """True when jieba's dictionary (with the domain words) knows chars as a word of its own."""
+    return tokenizer().FREQ.get(chars, 0) > 0
 
 
 def domain_terms() -> frozenset[str]:
@@ -104,23 +121,46 @@ def _domain_terms(root: Path) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
+class Typo:
+    """A run of words that is no word of the dictionary but sounds like a domain term (东结 -> 冻结)."""
+
+    words: tuple[str, ...]
+    term: str
+
+
+@dataclass(frozen=True)
 class Analysis:
     """One text after the pipeline.
 
     `normalised` is the folded, Simplified, de-obfuscated text; `words` its canonical words in
     order (stopwords kept, punctuation dropped); `terms` the words that carry meaning (stopwords
-    dropped); `codes` the known response codes it names, in order of appearance, each once.
+    dropped); `codes` the known response codes it names, in order of appearance, each once;
+    `typos` the homophone typos found, each with the domain term it stands for.
     """
 
     normalised: str
     words: tuple[str, ...]
     terms: tuple[str, ...]
     codes: tuple[str, ...]
+    typos: tuple[Typo, ...] = ()
 
     @property
     def pieces(self) -> list[str]:
         """Two-character pieces of the meaningful words (see `word_pieces`)."""
         return word_pieces(list(self.terms))
+
+    def corrected(self) -> str:
+        """The normalised text with each typo replaced by the term it stands for."""
+        fixed = self.normalised
+        for typo in self.typos:
+            fixed = fixed.replace("".join(typo.words), typo.term, 1)
+        return fixed
+
+    @property
+    def corrections(self) -> tuple[str, ...]:
+        """The canonical terms the typos stand for, each once."""
+        canonical = lexicon().canonical
+        return tuple(dict.fromkeys(canonical.get(t.term, t.term) for t in self.typos))
 
 
 def analyse(raw: str, max_chars: int = MAX_TEXT_CHARS) -> Analysis:
@@ -130,7 +170,45 @@ def analyse(raw: str, max_chars: int = MAX_TEXT_CHARS) -> Analysis:
     """
     normalised = normalise(raw[:max_chars])
     words = tuple(cut_normalised(normalised))
-    return Analysis(normalised, words, tuple(drop_stopwords(list(words))), tuple(extract_codes(normalised)))
+    terms = tuple(drop_stopwords(list(words)))
+    return Analysis(normalised, words, terms, tuple(extract_codes(normalised)), find_typos(words))
+
+
+def find_typos(words: tuple[str, ...]) -> tuple[Typo, ...]:
+    """Homophone typos: consecutive words that together sound like a domain term they are not
+    (东结 -> 冻结, 通迅 -> 通讯, 跳马 -> 跳码), with the term each stands for.
+
+    Candidates are whole words or runs of whole words of 2-4 characters, never a stretch that
+    cuts a word in two, so 刷卡不跳商户 offers no false 客服. Linear in the number of words.
+    """
+    stop, domain = lexicon().stopwords, domain_terms()
+    found: list[Typo] = []
+    i = 0
+    while i < len(words):
+        best = None
+        for j in range(i + 1, min(len(words), i + _LONGEST_TYPO_WORDS) + 1):
+            run = words[i:j]
+            chars = "".join(run)
+            if len(chars) > 4 or any(w in stop or w in domain or not _HAN_ONLY.fullmatch(w) for w in run):
+                break
+            if len(chars) >= 2:
+                fixes = _homophones(chars, is_word(chars))
+                if fixes:
+                    best = Typo(run, max(fixes, key=len))
+        if best:
+            found.append(best)
+            i += len(best.words)
+        else:
+            i += 1
+    return tuple(found)
+
+
+_LONGEST_TYPO_WORDS = 4
+
+
+@lru_cache(maxsize=65536)
+def _homophones(chars: str, known_word: bool) -> tuple[str, ...]:
+    return tuple(pinyin.sounds_like(chars, domain_terms(), tones_must_match=known_word))
 
 
 def cut_normalised(normalised: str) -> list[str]:

@@ -57,6 +57,22 @@ def read_tickets(paths: Iterable[Path]) -> list[LabelledTicket]:
     return tickets
 
 
+def read_out_of_scope(folder: Path | None = None) -> list[tuple[str, str]]:
+    """(id, text) pairs of the out-of-scope corpus: text that is not about a merchant's POS acquiring
+    (`data/scope/*.jsonl`, lines `{"id", "text", "kind"}`). Raises DatasetError naming a bad line."""
+    pairs = []
+    for file in sorted((folder or data_dir() / "scope").glob("*.jsonl")):
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                pairs.append((str(row["id"]), str(row["text"])))
+            except (ValueError, KeyError, TypeError) as e:
+                raise DatasetError(f"{file}:{number}: not an out-of-scope line ({e})") from e
+    return pairs
+
+
 def _hash(ticket_id: str) -> int:
     return int.from_bytes(hashlib.sha256(ticket_id.encode("utf-8")).digest()[:8], "big")
 
@@ -72,3 +88,10 @@ def split(tickets: list[LabelledTicket]) -> tuple[list[LabelledTicket], list[Lab
         ranked = sorted(group, key=lambda t: _hash(t.id))
         held_ids.update(t.id for t in ranked[: math.ceil(len(ranked) * HOLDOUT_SHARE)])
     return [t for t in tickets if t.id not in held_ids], [t for t in tickets if t.id in held_ids]
+
+
+def split_texts(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Split (id, text) pairs into (training, held-out) the same stable way: the quarter whose id hashes lowest."""
+    ranked = sorted(pairs, key=lambda pair: _hash(pair[0]))
+    held = {pair[0] for pair in ranked[: math.ceil(len(ranked) * HOLDOUT_SHARE)]}
+    return [p for p in pairs if p[0] not in held], [p for p in pairs if p[0] in held]

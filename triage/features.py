@@ -1,30 +1,32 @@
-"""Turning ticket text into features: word and character n-gram TF-IDF plus response-code features.
+"""Turning analysed text into features: word uni/bigram and character 1-3-gram TF-IDF plus
+response-code indicators, over vocabularies learned from the training texts.
 
-Everything goes through the shared text pipeline (`kb.text`), so triage and search agree on what
-a word is. Each text is analysed once; the three feature blocks read the parts they need. The
-character block is hashed (sklearn's FeatureHasher over per-text n-gram counts works in compiled
-code, where a vocabulary costs a Python dict lookup per n-gram, a third of the transform time);
-it needs no names, since explanations are given in words and codes.
+Every score posdesk learns (category, article relevance, scope) reads these features. Fitting
+counts document frequencies; applying them is dictionary look-ups and NumPy, so search and the
+command line use a trained model without importing scikit-learn or SciPy. A text becomes a sparse
+vector `(columns, values)`: each block is TF-IDF with sublinear term frequency, scaled to unit
+length on its own, so a long ticket's many character n-grams cannot drown its few words.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction import FeatureHasher
-from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
 
 from kb import text
 from kb.codes import load_codes
 from kb.text import Analysis, analyse
 
 CODE_WEIGHT = 1.5
-CHAR_FEATURES = 2**18
+# An n-gram seen in fewer training texts than this says more about one writer than about a problem.
+MIN_DF = 2
 PARALLEL_FROM = 20_000
+_WORD, _CHAR, _CODE = "w\x1f", "c\x1f", "code:"
 
 
 def analyse_many(texts: list[str]) -> list[Analysis]:
@@ -37,63 +39,101 @@ def analyse_many(texts: list[str]) -> list[Analysis]:
         return pool.map(analyse, texts, chunksize=1000)
 
 
-def _word_ngrams(doc: Analysis) -> list[str]:
-    """Word unigrams and bigrams of the meaningful words (the word block's analyser)."""
+def word_ngrams(doc: Analysis) -> list[str]:
+    """Unigrams and bigrams of the meaningful words (typo corrections are search's business: a
+    tone-blind guess such as 店搬 -> 电板 must not move a ticket's category)."""
     words = doc.terms
     return [*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))]
 
 
-def _char_ngrams(doc: Analysis) -> list[str]:
-    """Character 1- to 3-grams of the normalised text, spaces removed (the character block's analyser)."""
+def char_ngrams(doc: Analysis) -> list[str]:
+    """Character 1- to 3-grams of the normalised text, spaces removed."""
     s = doc.normalised.replace(" ", "")
     return [*s, *(s[i : i + 2] for i in range(len(s) - 1)), *(s[i : i + 3] for i in range(len(s) - 2))]
 
 
-def _code_tokens(doc: Analysis) -> list[str]:
-    """A feature per code and per code's category (the code block's analyser)."""
-    table = load_codes()
-    return [f"code:{c}" for c in doc.codes] + [f"codecat:{table[c].category}" for c in doc.codes if c in table]
+def _blocks(doc: Analysis) -> tuple[Counter, Counter]:
+    return Counter(_WORD + g for g in word_ngrams(doc)), Counter(_CHAR + g for g in char_ngrams(doc))
 
 
 class Featuriser:
-    """Fits and applies the three feature blocks; names the word and code columns."""
+    """The fitted vocabulary (feature name -> column) and inverse document frequencies.
 
-    def __init__(self) -> None:
-        self.word = TfidfVectorizer(analyzer=_word_ngrams, sublinear_tf=True, dtype=np.float32)
-        self.char_counts = FeatureHasher(
-            n_features=CHAR_FEATURES, input_type="dict", alternate_sign=False, dtype=np.float32
-        )
-        self.char = TfidfTransformer(sublinear_tf=True)
-        self.code = CountVectorizer(analyzer=_code_tokens, binary=True, dtype=np.float32)
-        self._names: np.ndarray | None = None
+    Columns are ordered words, then characters, then one per response code in the code table (so
+    a code no training ticket names still counts).
+    """
 
-    def fit_transform(self, docs: list[Analysis]) -> sp.csr_matrix:
-        """Learn vocabularies and weights from docs and return their feature matrix."""
-        words = self.word.fit_transform(docs)
-        chars = self.char.fit_transform(self._char_counts(docs))
-        # The code vocabulary comes from the code table, so a code no training ticket names still counts.
-        table = load_codes()
-        self.code.fit([Analysis("", (), (), tuple(table))])
-        return sp.hstack([words, chars, self.code.transform(docs) * CODE_WEIGHT], format="csr")
+    def __init__(self, names: list[str], idf: np.ndarray) -> None:
+        self.names = names
+        self.idf = idf.astype(np.float32)
+        self.column = {name: i for i, name in enumerate(names)}
 
-    def transform(self, docs: list[Analysis]) -> sp.csr_matrix:
-        """Return the feature matrix of docs with the fitted vocabularies and weights."""
-        chars = self.char.transform(self._char_counts(docs))
-        return sp.hstack([self.word.transform(docs), chars, self.code.transform(docs) * CODE_WEIGHT], format="csr")
-
-    def _char_counts(self, docs: list[Analysis]) -> sp.csr_matrix:
-        # n-gram -> count dicts (Counter counts in C) keep the hasher's loop out of Python bytecode.
-        return self.char_counts.transform(Counter(_char_ngrams(d)) for d in docs)
+    @classmethod
+    def fit(cls, docs: Iterable[Analysis], min_df: int = MIN_DF) -> Featuriser:
+        """Learn the vocabulary and idf from training texts (n-grams in fewer than min_df texts are dropped)."""
+        df: Counter = Counter()
+        n = 0
+        for doc in docs:
+            words, chars = _blocks(doc)
+            df.update(words.keys())
+            df.update(chars.keys())
+            n += 1
+        kept = sorted((g for g, k in df.items() if k >= min_df), key=lambda g: (not g.startswith(_WORD), g))
+        codes = [_CODE + c for c in load_codes()]
+        idf = [math.log((1 + n) / (1 + df[g])) + 1.0 for g in kept] + [1.0] * len(codes)
+        return cls(kept + codes, np.array(idf, dtype=np.float32))
 
     @property
-    def names(self) -> np.ndarray:
-        """Readable names of every column ('' for the hashed character block)."""
-        if self._names is None:
-            self._names = np.concatenate(
-                [
-                    self.word.get_feature_names_out(),
-                    np.full(CHAR_FEATURES, "", dtype=object),
-                    self.code.get_feature_names_out(),
-                ]
-            )
-        return self._names
+    def size(self) -> int:
+        """How many columns a vector has."""
+        return len(self.names)
+
+    def vector(self, doc: Analysis) -> tuple[np.ndarray, np.ndarray]:
+        """The sparse feature vector of one analysed text: (column indices, values)."""
+        cols: list[int] = []
+        vals: list[float] = []
+        column, idf = self.column, self.idf
+        for block in _blocks(doc):
+            start = len(cols)
+            for gram, count in block.items():
+                j = column.get(gram)
+                if j is not None:
+                    cols.append(j)
+                    vals.append((1.0 + math.log(count)) * float(idf[j]))
+            norm = math.sqrt(sum(v * v for v in vals[start:])) or 1.0
+            vals[start:] = [v / norm for v in vals[start:]]
+        for code in doc.codes:
+            j = column.get(_CODE + code)
+            if j is not None:
+                cols.append(j)
+                vals.append(CODE_WEIGHT)
+        return np.array(cols, dtype=np.int32), np.array(vals, dtype=np.float32)
+
+    def matrix(self, docs: Iterable[Analysis]):
+        """The feature vectors of many texts as a SciPy CSR matrix (for training only)."""
+        import scipy.sparse as sp
+
+        indptr, indices, data = [0], [], []
+        for doc in docs:
+            cols, vals = self.vector(doc)
+            indices.append(cols)
+            data.append(vals)
+            indptr.append(indptr[-1] + len(cols))
+        empty = np.zeros(0, dtype=np.int32)
+        return sp.csr_matrix(
+            (
+                np.concatenate(data) if data else empty.astype(np.float32),
+                np.concatenate(indices) if indices else empty,
+                np.array(indptr),
+            ),
+            shape=(len(indptr) - 1, self.size),
+        )
+
+    def label(self, column: int) -> str:
+        """A readable name for a column: the word n-gram, the code as "应答码 58", '' for characters."""
+        name = self.names[column]
+        if name.startswith(_WORD):
+            return name[len(_WORD) :]
+        if name.startswith(_CODE):
+            return "应答码 " + name[len(_CODE) :]
+        return ""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+# The outcome for text that is not about a merchant's POS acquiring at all: no cause category applies.
+OUT_OF_SCOPE = "out-of-scope"
+
 
 @dataclass(frozen=True)
 class Alternative:
@@ -20,6 +23,9 @@ class Prediction:
     `alternatives` holds the top three categories (the chosen one first) with probabilities;
     `articles` the suggested slugs, best first, merchant articles first; `explanation` the terms
     that pushed the decision towards `category`; `model_version` the model that decided.
+    `in_scope` is False for text that is not about POS acquiring: then `category` is
+    `OUT_OF_SCOPE`, `confidence` is how sure the model is of that, no articles are suggested and
+    the ticket needs review (`alternatives` still lists the likeliest causes for the agent).
     """
 
     category: str
@@ -30,6 +36,7 @@ class Prediction:
     needs_review: bool
     explanation: tuple[str, ...]
     model_version: str
+    in_scope: bool = True
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (lists instead of tuples)."""

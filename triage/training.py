@@ -1,20 +1,41 @@
-"""Training the triage model: corpus plus agent decisions in, a saved model with its metrics out."""
+"""Training the triage model: corpus, agent decisions and the out-of-scope corpus in, a saved model
+with its held-out metrics out.
+
+scikit-learn fits three linear blocks over one feature space and is imported here only: a
+calibrated LinearSVC for the cause category, a LinearSVC ranking articles (trained on which
+article answers which ticket, and on the articles' and response codes' own text), and a logistic
+regression telling POS-acquiring text from everything else. Their weights become the plain
+arrays of `triage.model.TriageModel`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kb.articles import load_articles
-from triage.dataset import LabelledTicket, split
-from triage.evaluation import choose_threshold, evaluate
-from triage.model import TriageModel, save_model
+import numpy as np
+
+from kb.articles import Article, load_articles
+from kb.codes import ResponseCode, load_codes
+from triage.dataset import LabelledTicket, read_out_of_scope, split, split_texts
+from triage.evaluation import choose_threshold, evaluate, scope_report
+from triage.features import Featuriser, analyse_many
+from triage.model import FORMAT, TriageModel, save_model
+from triage.prediction import OUT_OF_SCOPE
 
 STAGES = ("prepare", "fit", "evaluate", "save")
+# Past a few hundred tickets an article's ranking stops improving while the fit keeps growing.
+RANKER_TICKETS_PER_ARTICLE = 200
+# Held-out in-scope tickets that must pass the scope check; the threshold follows from it.
+SCOPE_RECALL = 0.99
+CATEGORY_C = 0.5
+RANKER_C = 0.5
+SCOPE_C = 1.0
 
 
 @dataclass(frozen=True)
@@ -29,10 +50,128 @@ class TrainReport:
     model_version: str
 
 
-def data_hash(tickets: Sequence[LabelledTicket]) -> str:
+def data_hash(tickets: Sequence[LabelledTicket], out_of_scope: Sequence[str] = ()) -> str:
     """A digest of the labelled data, independent of file order."""
     lines = sorted(json.dumps([t.id, t.text, t.category, list(t.articles)], ensure_ascii=False) for t in tickets)
+    lines += sorted(out_of_scope)
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def article_documents(kb: Sequence[Article]) -> list[tuple[str, str]]:
+    """(text, slug) pairs that teach the ranker each article's own words: title, title with tags, all."""
+    docs = []
+    for a in kb:
+        docs += [(a.title, a.slug), (" ".join([a.title, *a.tags]), a.slug), (" ".join([a.title, a.plain_text]), a.slug)]
+    return docs
+
+
+def code_documents(codes: dict[str, ResponseCode]) -> list[tuple[str, str]]:
+    """(text, slug) pairs from the response-code table: a terminal's message leads to its code's article."""
+    return [
+        (f"应答码{c.code} {c.meaning} {c.terminal_display} {c.note}".strip(), c.article)
+        for c in codes.values()
+        if c.article
+    ]
+
+
+def _columns(coef: np.ndarray, intercept: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """One weight column per class: scikit-learn keeps a single row for two classes (the second's)."""
+    if n_classes == 2 and coef.shape[0] == 1:
+        return np.hstack([-coef.T, coef.T]), np.array([-intercept[0], intercept[0]])
+    return coef.T, np.asarray(intercept)
+
+
+def fit(
+    training: Sequence[LabelledTicket], kb: Sequence[Article], out_of_scope: Sequence[str], version: str
+) -> TriageModel:
+    """Fit the category, article and scope blocks; return the model (thresholds at their defaults)."""
+    import scipy.sparse as sp
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    own = article_documents(kb) + code_documents(load_codes())
+    texts = [t.text for t in training]
+    docs = analyse_many([*texts, *(t for t, _ in own), *out_of_scope])
+    featuriser = Featuriser.fit(docs)
+    x_all = featuriser.matrix(docs)
+    n, k = len(texts), len(own)
+    x_tickets, x_own, x_out = x_all[:n], x_all[n : n + k], x_all[n + k :]
+
+    categories = [t.category for t in training]
+    classifier = CalibratedClassifierCV(
+        LinearSVC(C=CATEGORY_C, class_weight="balanced", tol=1e-3), method="sigmoid", cv=3, ensemble=False
+    )
+    classifier.fit(x_tickets, categories)
+    labels = [str(c) for c in classifier.classes_]
+    calibrated = classifier.calibrated_classifiers_[0]
+    category_w, category_b = _columns(calibrated.estimator.coef_, calibrated.estimator.intercept_, len(labels))
+    calibration = np.zeros((2, len(labels)))
+    positions = range(len(labels)) if len(labels) > 2 else [1]
+    for position, sigmoid in zip(positions, calibrated.calibrators, strict=True):
+        calibration[:, position] = (sigmoid.a_, sigmoid.b_)
+
+    # The ranker learns which article answers which ticket; the articles' and codes' own text
+    # covers slugs no ticket names yet.
+    known = {a.slug for a in kb}
+    seen: dict[str, int] = {}
+    rank_rows = []
+    for i, ticket in enumerate(training):
+        first = ticket.articles[0] if ticket.articles else None
+        if first in known:
+            seen[first] = seen.get(first, 0) + 1
+            if seen[first] <= RANKER_TICKETS_PER_ARTICLE:
+                rank_rows.append(i)
+    ranker = LinearSVC(C=RANKER_C, tol=1e-3)
+    ranker.fit(
+        sp.vstack([x_tickets[rank_rows], x_own]), [training[i].articles[0] for i in rank_rows] + [s for _, s in own]
+    )
+    slugs = [str(s) for s in ranker.classes_]
+    article_w, article_b = _columns(ranker.coef_, ranker.intercept_, len(slugs))
+
+    # Short in-scope text too (every tag is a phrase merchants use), or the detector would learn
+    # "short means chatter" from the out-of-scope corpus.
+    x_tags = featuriser.matrix(analyse_many([tag for a in kb for tag in a.tags if not tag.isascii()]))
+    scope = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear")
+    in_scope = sp.vstack([x_tickets, x_own, x_tags])
+    scope.fit(sp.vstack([in_scope, x_out]), np.r_[np.ones(in_scope.shape[0]), np.zeros(x_out.shape[0])])
+
+    weights = np.hstack([category_w, article_w, scope.coef_.T]).astype(np.float32)
+    bias = np.r_[category_b, article_b, scope.intercept_].astype(np.float32)
+    meta = {
+        "model_version": version,
+        "format": FORMAT,
+        "article_category": {a.slug: a.category for a in kb},
+        "public_articles": sorted(a.slug for a in kb if a.is_public),
+    }
+    return TriageModel(featuriser, labels, slugs, weights, bias, calibration, meta)
+
+
+def set_thresholds(
+    model: TriageModel, held_out: Sequence[LabelledTicket], outside_held: Sequence[str], has_scope: bool = True
+) -> dict:
+    """Set the model's scope and review thresholds from held-out text; return the held-out metrics.
+
+    Scope: the score SCOPE_RECALL of held-out in-scope tickets reach (0 when there is no
+    out-of-scope corpus: then everything is in scope). Review: the lowest confidence above which
+    in-scope predictions are right AUTO_PRECISION of the time.
+    """
+    if not held_out:
+        return {}
+    docs = analyse_many([t.text for t in held_out])
+    scope_in = [model.scores(d).in_scope for d in docs]
+    scope_out = [model.scores(d).in_scope for d in analyse_many(list(outside_held))]
+    model.scope_threshold = round(float(np.quantile(scope_in, 1 - SCOPE_RECALL)), 4) if has_scope else 0.0
+    predictions = model.predict_analysed(docs, explain=False)
+    in_scope = [(p, t) for p, t in zip(predictions, held_out, strict=True) if p.in_scope]
+    model.review_threshold = choose_threshold(
+        [p.confidence for p, _ in in_scope], [p.category == t.category for p, t in in_scope]
+    )
+    threshold = model.review_threshold
+    predictions = [replace(p, needs_review=p.confidence < threshold or not p.in_scope) for p in predictions]
+    metrics = evaluate(held_out, predictions, model.labels)
+    metrics["scope"] = scope_report(scope_in, scope_out, model.scope_threshold)
+    return metrics
 
 
 def train(
@@ -40,30 +179,31 @@ def train(
     corpus: Sequence[LabelledTicket],
     agent_labels: Sequence[LabelledTicket] = (),
     progress: Callable[[str], None] = lambda stage: None,
+    out_of_scope: Sequence[tuple[str, str]] | None = None,
 ) -> TrainReport:
-    """Train on the corpus's training split plus agents' decisions, measure on the held-out split, save."""
+    """Train on the corpus's training split plus agents' decisions, measure on the held-out split, save.
+
+    `out_of_scope` is (id, text) pairs of text that is not about POS acquiring (default: the
+    committed `data/scope/` corpus); agents' "not a POS problem" decisions join it. A quarter of
+    each is held out to set and measure the scope threshold. Raises ValueError when fewer than two
+    categories have tickets.
+    """
     progress("prepare")
+    causes = [t for t in agent_labels if t.category != OUT_OF_SCOPE]
+    rejected = [(t.id, t.text) for t in agent_labels if t.category == OUT_OF_SCOPE]
+    outside = list(read_out_of_scope() if out_of_scope is None else out_of_scope) + rejected
     training, held_out = split(list(corpus))
-    training += list(agent_labels)
+    training += causes
+    outside_train, outside_held = split_texts(outside)
     if len({t.category for t in training}) < 2:
         raise ValueError("training needs labelled tickets of at least two categories")
-    digest = data_hash([*corpus, *agent_labels])
-    model = TriageModel()
-    model.version = f"{dt.datetime.now(dt.UTC):%Y%m%d%H%M}-{digest[:8]}"
+    digest = data_hash([*corpus, *agent_labels], [text for _, text in outside])
+    version = f"{dt.datetime.now(dt.UTC):%Y%m%d%H%M}-{digest[:8]}"
     progress("fit")
-    model.fit(
-        [t.text for t in training], [t.category for t in training], [t.articles for t in training], load_articles()
-    )
+    model = fit(training, load_articles(), [text for _, text in outside_train], version)
     progress("evaluate")
-    metrics: dict = {}
-    if held_out:
-        predictions = model.predict([t.text for t in held_out], explain=False)
-        model.review_threshold = choose_threshold(
-            [p.confidence for p in predictions],
-            [p.category == t.category for p, t in zip(predictions, held_out, strict=True)],
-        )
-        predictions = [replace(p, needs_review=p.confidence < model.review_threshold) for p in predictions]
-        metrics = evaluate(held_out, predictions, model.labels)
+    metrics = set_thresholds(model, held_out, [text for _, text in outside_held], has_scope=bool(outside))
+    model.meta.update(review_threshold=model.review_threshold, scope_threshold=model.scope_threshold)
     progress("save")
     save_model(
         model,
@@ -74,8 +214,13 @@ def train(
             "n_train": len(training),
             "n_heldout": len(held_out),
             "n_agent": len(agent_labels),
-            "review_threshold": model.review_threshold,
+            "n_out_of_scope": len(outside_train),
             "metrics": metrics,
         },
     )
-    return TrainReport(len(training), len(held_out), len(agent_labels), metrics, model.review_threshold, model.version)
+    return TrainReport(len(training), len(held_out), len(agent_labels), metrics, model.review_threshold, version)
+
+
+def cpu_count() -> int:
+    """Cores available to training (for the progress line)."""
+    return os.cpu_count() or 1
