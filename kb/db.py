@@ -1,12 +1,17 @@
-"""The SQLite database: opening it (WAL), the knowledge-base schema and a small key-value meta table."""
+"""The SQLite database: opening it (WAL), write transactions, the knowledge-base schema and a small
+key-value meta table."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
 
 SCHEMA_VERSION = 3
+# How long a writer waits for another one to finish before giving up with "database is locked".
+BUSY_TIMEOUT_MS = 10_000
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
@@ -17,8 +22,35 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
     if str(path) != ":memory:":
         db.enable_wal()
     db.execute("PRAGMA foreign_keys = ON")
-    db.execute("PRAGMA busy_timeout = 5000")
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return db
+
+
+@contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One write transaction, committed at the end of the block and rolled back on an exception.
+
+    It starts with BEGIN IMMEDIATE, taking the write lock before anything is read: a deferred
+    transaction that reads first (as the FTS5 triggers do) and then writes fails at once in WAL mode
+    with SQLITE_BUSY when another connection committed meanwhile, whatever the busy timeout, while
+    BEGIN IMMEDIATE waits up to the busy timeout for the lock. Inside an open transaction the block is
+    a savepoint of it.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    try:
+        db.commit()  # a no-op when code inside already committed (`with db.conn:`)
+    except BaseException:
+        db.rollback()
+        raise
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:

@@ -15,7 +15,7 @@ import yaml
 from kb import text
 from kb.articles import Article, load_articles
 from kb.codes import ResponseCode, load_codes
-from kb.db import ensure_schema, get_meta, refresh_term_frequencies, set_meta
+from kb.db import ensure_schema, get_meta, refresh_term_frequencies, set_meta, write
 from kb.paths import data_dir
 
 
@@ -105,7 +105,7 @@ def sync_knowledge_base(db: sqlite_utils.Database, root: Path | None = None) -> 
     added = tuple(s for s in wanted if s not in stored)
     updated = tuple(s for s in wanted if s in stored and stored[s] != wanted[s].content_hash)
     removed = tuple(s for s in stored if s not in wanted)
-    with db.conn:
+    with write(db):
         db["categories"].upsert_all(
             [
                 {

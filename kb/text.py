@@ -12,7 +12,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 
 import jieba
@@ -142,7 +142,11 @@ class Analysis:
     words: tuple[str, ...]
     terms: tuple[str, ...]
     codes: tuple[str, ...]
-    typos: tuple[Typo, ...] = ()
+
+    @cached_property
+    def typos(self) -> tuple[Typo, ...]:
+        """Found on first use: search needs them, batch triage does not."""
+        return find_typos(self.words)
 
     @property
     def pieces(self) -> list[str]:
@@ -171,7 +175,7 @@ def analyse(raw: str, max_chars: int = MAX_TEXT_CHARS) -> Analysis:
     normalised = normalise(raw[:max_chars])
     words = tuple(cut_normalised(normalised))
     terms = tuple(drop_stopwords(list(words)))
-    return Analysis(normalised, words, terms, tuple(extract_codes(normalised)), find_typos(words))
+    return Analysis(normalised, words, terms, tuple(extract_codes(normalised)))
 
 
 def find_typos(words: tuple[str, ...]) -> tuple[Typo, ...]:

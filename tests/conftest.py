@@ -130,7 +130,9 @@ def make_app(tmp_path, kb_file, monkeypatch, fake_triager):
             shutil.copy(kb_file, instance / "posdesk.db")
         (instance / "model" / "model.json").write_text("{}", encoding="utf-8")
         monkeypatch.setenv("POSDESK_INSTANCE", str(instance))
-        built.append(create_app({"TESTING": True, "TRIAGER_LOADER": lambda model_dir: fake_triager, **config}))
+        # The backlog worker thread stays off: tests run its rounds themselves (webapp.backlog).
+        defaults = {"TESTING": True, "TRIAGER_LOADER": lambda model_dir: fake_triager, "TRIAGE_WORKER": False}
+        built.append(create_app({**defaults, **config}))
         return built[-1]
 
     return build

@@ -75,10 +75,23 @@ def test_classify_batch_streams_one_line_per_input_line(instance, workers):
     out = [json.loads(line) for line in result.output.splitlines()]
     assert len(out) == 600
     assert out[0]["category"] == "txn-not-enabled" and "refund-void-permission" in out[0]["articles"][:3]
-    assert set(out[0]) == {"id", "category", "confidence", "alternatives", "articles", "codes", "needs_review"}
+    fields = {"id", "category", "confidence", "alternatives", "articles", "codes", "needs_review", "in_scope"}
+    assert set(out[0]) == fields and out[0]["in_scope"] is True
     assert out[1]["error"] and out[2]["id"] == 3 and out[2]["error"] and out[3]["error"]
     assert out[4]["id"] == "x" and out[4]["codes"] == ["97"]
     assert [o["id"] for o in out[5:]] == list(range(5, 600))
+
+
+def test_a_greeting_is_out_of_scope_in_a_batch_line_and_for_one_ticket(instance):
+    line = json.loads(run("triage", "classify", "--batch", input='{"id": 1, "text": "你好，在吗"}').output)
+    assert line["in_scope"] is False and line["category"] == "out-of-scope" and line["needs_review"] is True
+    assert "not about POS acquiring" in run("triage", "classify", "你好，在吗").output
+
+
+def test_search_answers_plain_questions_and_refuses_other_topics(instance):
+    first = json.loads(run("search", "前天刷的钱怎么今天还没进账户", "--json").output)["results"][0]
+    assert first["slug"] == "funds-not-arrived"
+    assert json.loads(run("search", "房贷提前还款要怎么申请", "--json").output)["results"] == []
 
 
 def test_classify_one_ticket_explains_itself(instance):

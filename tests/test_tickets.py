@@ -160,3 +160,103 @@ def test_api_dict_carries_the_triage(tdb, fake_triager):
     done = tickets.file_ticket(tdb, "商户被冻结", triager=fake_triager).to_dict()
     assert done["triage"]["category"] == "merchant-risk-status"
     assert done["contact"] == {"name": "", "phone": "", "merchant_no": "", "terminal_no": ""}
+
+
+def _file_many(path: str, writer: int, count: int, errors) -> None:
+    """In a child process: file `count` tickets on its own connection, reporting any failure."""
+    from kb.db import open_db
+
+    db = open_db(path)
+    for n in range(count):
+        try:
+            tickets.file_ticket(db, f"第 {writer} 号写入者的第 {n} 个工单：退货没有权限", phone="13812345678")
+        except Exception as e:  # any failure is what the test looks for
+            errors.put(repr(e))
+    db.close()
+
+
+def test_concurrent_writers_all_succeed_and_every_ticket_has_its_history(tmp_path):
+    import multiprocessing
+
+    from kb.db import open_db
+
+    path = str(tmp_path / "tickets.db")
+    db = open_db(path)
+    tickets.ensure_schema(db)
+    context = multiprocessing.get_context("fork")
+    errors = context.Queue()
+    writers = [context.Process(target=_file_many, args=(path, w, 15, errors)) for w in range(6)]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join(60)
+    assert all(p.exitcode == 0 for p in writers)
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    assert failures == []
+    assert db["tickets"].count == 90
+    assert db.execute("SELECT count(*) FROM ticket_events WHERE action = 'created'").fetchone()[0] == 90
+
+
+def test_filing_is_one_transaction_with_its_history(tdb, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tickets, "_record", broken)
+    with pytest.raises(RuntimeError):
+        tickets.file_ticket(tdb, "退货提示没有权限")
+    assert tdb["tickets"].count == 0  # no ticket without its "created" event
+
+
+def test_an_idempotency_key_files_once(tdb, fake_triager):
+    key = tickets.RequestKey("token:1", "retry-1", "fingerprint-a")
+    first, created = tickets.file_ticket_once(tdb, key, "退货提示没有权限", triager=fake_triager)
+    again, created_again = tickets.file_ticket_once(tdb, key, "退货提示没有权限", triager=fake_triager)
+    assert created and not created_again and again.id == first.id
+    assert tdb["tickets"].count == 1
+    other_token = tickets.RequestKey("token:2", "retry-1", "fingerprint-a")
+    assert tickets.file_ticket_once(tdb, other_token, "退货提示没有权限")[1]  # keys are per token
+    with pytest.raises(tickets.RequestKeyReused):
+        tickets.file_ticket_once(tdb, tickets.RequestKey("token:1", "retry-1", "fingerprint-b"), "钱没到账啊啊啊")
+
+
+def test_the_backlog_is_triaged_in_batches(tdb, fake_triager):
+    filed = [tickets.file_ticket(tdb, f"商户被冻结了 {n}") for n in range(5)]
+    assert tickets.pending_count(tdb) == 5
+    assert tickets.triage_pending(tdb, fake_triager, batch_size=2) == 5
+    assert tickets.pending_count(tdb) == 0
+    assert all(tickets.get_ticket(tdb, t.id).category == "merchant-risk-status" for t in filed)
+
+
+def test_lists_show_a_preview_masked_once_when_filed(tdb):
+    ticket = tickets.file_ticket(
+        tdb, "身份证110101199003071234，手机 139 1234 5678，卡号 " + CARD + "。" + "很长" * 200, phone="13812345678"
+    )
+    assert ticket.preview.startswith("身份证110101********1234，手机 139****5678，卡号 411111******1111。")
+    assert len(ticket.preview) == tickets.PREVIEW_CHARS
+    assert ticket.masked_phone == "138****5678"
+    assert "110101199003071234" in ticket.text  # the agent's ticket page keeps the ID (cards are masked)
+
+
+def test_contact_fields_are_masked_and_must_be_unicode(tdb):
+    ticket = tickets.file_ticket(tdb, "退货没有权限", name=f"王 {CARD}")
+    assert ticket.name == "王 411111******1111"
+    with pytest.raises(TicketError, match="not valid Unicode"):
+        tickets.file_ticket(tdb, "退货没有权限\ud800")
+
+
+def test_a_page_past_the_end_is_the_last_page(tdb):
+    for n in range(3):
+        tickets.file_ticket(tdb, f"退货没有权限 {n}")
+    page = tickets.list_tickets(tdb, page=2**63 - 1, per_page=2)
+    assert page.page == 2 and len(page.tickets) == 1
+
+
+def test_tickets_filed_before_previews_existed_get_them_on_upgrade(tdb):
+    ticket = tickets.file_ticket(tdb, "身份证110101199003071234 刷不了", phone="13812345678")
+    tdb.execute("ALTER TABLE tickets DROP COLUMN preview")
+    tdb.execute("ALTER TABLE tickets DROP COLUMN masked_phone")
+    tickets.ensure_schema(tdb)
+    upgraded = tickets.get_ticket(tdb, ticket.id)
+    assert (upgraded.preview, upgraded.masked_phone) == ("身份证110101********1234 刷不了", "138****5678")

@@ -95,7 +95,13 @@ def test_uncertain_tickets_are_flagged_for_review(triager):
 
 @pytest.mark.parametrize(
     "text",
-    ["你好，在吗", "房贷提前还款要怎么申请", "我的信用卡被冻结了怎么解冻", "淘宝买的东西退款一直没到账", "食堂饭卡机扣了两次钱"],
+    [
+        "你好，在吗",
+        "房贷提前还款要怎么申请",
+        "我的信用卡被冻结了怎么解冻",
+        "淘宝买的东西退款一直没到账",
+        "食堂饭卡机扣了两次钱",
+    ],
 )
 def test_text_that_is_not_about_pos_acquiring_is_out_of_scope(triager, text):
     prediction = triager.classify(text)
@@ -167,3 +173,22 @@ def test_sidecar_records_what_trained_the_model(model_dir):
     assert sidecar["labels"] == sorted(c.slug for c in load_categories())
     assert {"format", "jieba", "numpy"} <= set(sidecar["versions"])
     assert 0 < sidecar["scope_threshold"] < 1 and 0 < sidecar["review_threshold"] < 1
+
+
+def test_agents_out_of_scope_decisions_train_the_scope_check_never_a_cause(tmp_path):
+    from triage.dataset import LabelledTicket
+    from triage.model import read_sidecar
+    from triage.training import train
+
+    corpus = [t for t in read_tickets(ticket_files()) if t.category in ("settlement", "fees", "limits")]
+    outside = [
+        ("oos-1", "明天天气怎么样"),
+        ("oos-2", "房贷提前还款怎么申请"),
+        ("oos-3", "你好在吗"),
+        ("oos-4", "淘宝退款"),
+    ]
+    decided = [LabelledTicket("desk-000001", "我的信用卡账单怎么分期还", OUT_OF_SCOPE)]
+    train(tmp_path, corpus, decided, out_of_scope=outside)
+    sidecar = read_sidecar(tmp_path)
+    assert OUT_OF_SCOPE not in sidecar["labels"]
+    assert sidecar["n_out_of_scope"] == 3  # five texts, the lowest-hashing quarter (two) held out

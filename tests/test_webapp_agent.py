@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from triage.tickets import file_ticket, get_ticket, history
+from triage.prediction import OUT_OF_SCOPE
+from triage.tickets import agent_labels, file_ticket, get_ticket, history
 from webapp.db import get_db
 
 
@@ -305,3 +306,13 @@ def test_admin_creates_and_revokes_api_tokens(app, admin_client, client, csrf):
     admin_client.post(f"/agent/admin/tokens/{token_id}/revoke", data={"csrf_token": token})
     assert client.post("/api/v1/triage", json={"text": "退货"}, headers=headers).status_code == 401
     assert "已吊销" in text_of(admin_client.get("/agent/admin/tokens"))
+
+
+def test_an_agent_can_mark_a_ticket_as_not_a_pos_problem(app, file, agent_client, csrf):
+    ticket = file("我的信用卡账单怎么分期还")
+    assert "不是POS问题/其他" in text_of(agent_client.get(f"/agent/tickets/{ticket.id}"))
+    assert post_action(agent_client, csrf, ticket.id, "category", category=OUT_OF_SCOPE).status_code == 302
+    with app.app_context():
+        assert get_ticket(get_db(), ticket.id).category == OUT_OF_SCOPE
+        labels = agent_labels(get_db())
+    assert [(t.text, t.category) for t in labels] == [("我的信用卡账单怎么分期还", OUT_OF_SCOPE)]

@@ -2,11 +2,13 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from kb.store import load_categories
+from webapp import backlog
 
 TICKET = {
     "text": "退货提示没有权限，应答码58",
@@ -17,13 +19,15 @@ TICKET = {
 
 
 def assert_error(response, status: int, fragment: str = ""):
-    """Every error: that status and exactly {"ok": false, "error": "<message>", "status": N}."""
+    """Every error: that status and exactly {"ok": false, "error": "<English>", "status": N, "message":
+    "<Chinese>"}."""
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     body = response.get_json()
-    assert set(body) == {"ok", "error", "status"}
+    assert set(body) == {"ok", "error", "status", "message"}
     assert body["ok"] is False and body["status"] == status
     assert isinstance(body["error"], str) and body["error"]
+    assert re.search(r"[\u4e00-\u9fff]", body["message"]), body["message"]
     assert fragment in body["error"]
 
 
@@ -56,6 +60,10 @@ def test_without_a_model_tickets_are_pending_then_triaged(app, client, api_heade
     assert_error(client.post("/api/v1/triage", json={"text": "退货"}, headers=api_headers), 503, "no triage model")
 
     sidecar.write_text("{}", encoding="utf-8")
+    # No request triages the backlog: the background worker (or `posdesk triage pending`) does.
+    meanwhile = client.get(f"/api/v1/tickets/{created['id']}", headers=api_headers).get_json()["ticket"]
+    assert meanwhile["triage_status"] == "pending"
+    assert backlog.worker(app).run_once() == 1
     later = client.get(f"/api/v1/tickets/{created['id']}", headers=api_headers).get_json()["ticket"]
     assert later["triage_status"] == "done" and later["category"] == "txn-not-enabled"
 

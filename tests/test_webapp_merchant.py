@@ -213,3 +213,19 @@ def test_ticket_page_script_and_assets_are_local(client):
         assert script.status_code == 200
     with client.get("/static/css/posdesk.css") as css:
         assert css.status_code == 200 and b"@import" not in css.data and b"url(http" not in css.data
+
+
+def test_codes_index_lists_every_code_with_its_page(client):
+    from kb.codes import load_codes
+
+    page = text_of(client.get("/codes/"))
+    for code in load_codes():
+        assert f'href="/codes/{code}"' in page
+    assert "商户在终端上处理" in page and "持卡人联系发卡行" in page
+
+
+def test_a_code_in_the_query_puts_its_card_above_the_articles(client):
+    page = text_of(client.get("/search?q=应答码58"))
+    card, results = page.index('class="card code-card code-hit" href="/codes/58"'), page.index('class="results"')
+    assert card < results and "不允许终端进行的交易" in page[card:results]
+    assert "code-hit" not in text_of(client.get("/search?q=退货显示没有权限"))

@@ -113,3 +113,47 @@ def test_html_errors_are_pages(client):
     response = client.get("/no/such/page")
     assert response.status_code == 404 and response.mimetype == "text/html"
     assert "页面不存在" in response.get_data(as_text=True)
+
+
+def test_pages_and_answers_with_personal_data_are_never_stored_by_browsers(client, agent_client, api_headers):
+    assert agent_client.get("/agent/").headers["Cache-Control"] == "no-store"
+    assert client.get("/tickets/new").headers["Cache-Control"] == "no-store"
+    created = client.post("/api/v1/tickets", json={"text": "退货提示没有权限"}, headers=api_headers)
+    assert created.headers["Cache-Control"] == "no-store"
+    assert client.get(created.headers["Location"], headers=api_headers).headers["Cache-Control"] == "no-store"
+    assert "no-store" not in client.get("/articles/printer-issue").headers.get("Cache-Control", "")
+
+
+def test_live_suggestions_send_the_typed_text_in_a_post_body(client):
+    with client.get("/static/js/suggest.js") as script:
+        source = script.get_data(as_text=True)
+    assert 'method: "POST"' in source and "JSON.stringify" in source and "?limit" not in source
+    response = client.post("/api/v1/search", json={"q": "退货提示没有权限", "limit": 5})
+    assert response.status_code == 200
+    assert response.get_json()["results"][0]["slug"] == "refund-void-permission"
+    assert client.post("/api/v1/search", json={"q": "退货", "page": 2}).status_code == 400
+
+
+def test_the_access_log_never_holds_card_phone_or_id_numbers():
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from webapp.serve import MaskingLogger
+
+    logger = MaskingLogger(Config())
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/search?q=%E5%8D%A1%E5%8F%B76222%200212%203456%207890",
+        "PATH_INFO": "/search",
+        "QUERY_STRING": "q=6222+0212+3456+7890&phone=138-1234-5678",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_REFERER": "http://127.0.0.1:8000/search?q=110101199003071234",
+    }
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    request = SimpleNamespace(headers=[("REFERER", environ["HTTP_REFERER"])])
+    atoms = logger.atoms(response, request, environ, SimpleNamespace(seconds=0, microseconds=1500))
+    line = " ".join(str(v) for v in atoms.values())
+    for number in ("6222", "0212 3456", "3456%207890", "1234-5678", "110101199003071234"):
+        assert number not in line
+    assert atoms["r"].startswith("GET /search?q=") and atoms["U"] == "/search"

@@ -54,6 +54,7 @@ def _render(triager: Triager, lines: list[tuple[int, str]]) -> str:
             "articles": list(p.articles),
             "codes": list(p.codes),
             "needs_review": p.needs_review,
+            "in_scope": p.in_scope,
         }
         out.append(json.dumps(row, ensure_ascii=False))
     return "".join(line + "\n" for line in out)

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Iterable
+from itertools import repeat
 
 import numpy as np
 
@@ -66,7 +67,11 @@ class Featuriser:
     def __init__(self, names: list[str], idf: np.ndarray) -> None:
         self.names = names
         self.idf = idf.astype(np.float32)
-        self.column = {name: i for i, name in enumerate(names)}
+        # One dictionary per block, n-gram -> column: no prefixed key to build per n-gram.
+        self.blocks: dict[str, dict[str, int]] = {_WORD: {}, _CHAR: {}, _CODE: {}}
+        for i, name in enumerate(names):
+            prefix = next(p for p in self.blocks if name.startswith(p))
+            self.blocks[prefix][name[len(prefix) :]] = i
 
     @classmethod
     def fit(cls, docs: Iterable[Analysis], min_df: int = MIN_DF) -> Featuriser:
@@ -90,44 +95,59 @@ class Featuriser:
 
     def vector(self, doc: Analysis) -> tuple[np.ndarray, np.ndarray]:
         """The sparse feature vector of one analysed text: (column indices, values)."""
-        cols: list[int] = []
-        vals: list[float] = []
-        column, idf = self.column, self.idf
-        for block in _blocks(doc):
-            start = len(cols)
-            for gram, count in block.items():
-                j = column.get(gram)
-                if j is not None:
-                    cols.append(j)
-                    vals.append((1.0 + math.log(count)) * float(idf[j]))
-            norm = math.sqrt(sum(v * v for v in vals[start:])) or 1.0
-            vals[start:] = [v / norm for v in vals[start:]]
-        for code in doc.codes:
-            j = column.get(_CODE + code)
-            if j is not None:
-                cols.append(j)
-                vals.append(CODE_WEIGHT)
-        return np.array(cols, dtype=np.int32), np.array(vals, dtype=np.float32)
+        parts_cols, parts_vals = [], []
+        for column, grams in ((self.blocks[_WORD], word_ngrams(doc)), (self.blocks[_CHAR], char_ngrams(doc))):
+            counts = Counter(grams)
+            # Look-ups in C (map over dict.get), arithmetic in NumPy: a Python loop per n-gram is the slow part.
+            cols = np.fromiter(map(column.get, counts, repeat(-1)), dtype=np.int64, count=len(counts))
+            known = cols >= 0
+            cols = cols[known]
+            tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))[known]
+            vals = (1.0 + np.log(tf)) * self.idf[cols]
+            norm = float(np.sqrt(vals @ vals)) or 1.0
+            parts_cols.append(cols)
+            parts_vals.append(vals / norm)
+        codes = [self.blocks[_CODE][c] for c in doc.codes if c in self.blocks[_CODE]]
+        parts_cols.append(np.array(codes, dtype=np.int64))
+        parts_vals.append(np.full(len(codes), CODE_WEIGHT, dtype=np.float32))
+        return np.concatenate(parts_cols).astype(np.int32), np.concatenate(parts_vals).astype(np.float32)
 
     def matrix(self, docs: Iterable[Analysis]):
-        """The feature vectors of many texts as a SciPy CSR matrix (for training only)."""
+        """The feature vectors of many texts as a SciPy CSR matrix, rows equal to `vector`'s.
+
+        Vectorised over the whole batch: one C-level look-up over every n-gram, term counts by
+        `np.unique`, block norms by `np.bincount` (a per-text loop would cost more than the model).
+        """
         import scipy.sparse as sp
 
-        indptr, indices, data = [0], [], []
-        for doc in docs:
-            cols, vals = self.vector(doc)
-            indices.append(cols)
-            data.append(vals)
-            indptr.append(indptr[-1] + len(cols))
-        empty = np.zeros(0, dtype=np.int32)
-        return sp.csr_matrix(
-            (
-                np.concatenate(data) if data else empty.astype(np.float32),
-                np.concatenate(indices) if indices else empty,
-                np.array(indptr),
-            ),
-            shape=(len(indptr) - 1, self.size),
+        docs = list(docs)
+        rows, cols, vals = [], [], []
+        for column, grams_of in ((self.blocks[_WORD], word_ngrams), (self.blocks[_CHAR], char_ngrams)):
+            grams, owner = [], []
+            for i, doc in enumerate(docs):
+                found = grams_of(doc)
+                grams += found
+                owner.append(np.full(len(found), i, dtype=np.int64))
+            ids = np.fromiter(map(column.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+            owner = np.concatenate(owner) if owner else np.zeros(0, dtype=np.int64)
+            known = ids >= 0
+            pairs, tf = np.unique(owner[known] * self.size + ids[known], return_counts=True)
+            row, col = pairs // self.size, pairs % self.size
+            val = (1.0 + np.log(tf.astype(np.float32))) * self.idf[col]
+            norm = np.sqrt(np.bincount(row, weights=val * val, minlength=len(docs)))
+            rows.append(row)
+            cols.append(col)
+            vals.append(val / np.where(norm > 0, norm, 1.0)[row])
+        codes = [(i, self.blocks[_CODE][c]) for i, doc in enumerate(docs) for c in doc.codes if c in self.blocks[_CODE]]
+        rows.append(np.array([i for i, _ in codes], dtype=np.int64))
+        cols.append(np.array([j for _, j in codes], dtype=np.int64))
+        vals.append(np.full(len(codes), CODE_WEIGHT))
+        matrix = sp.csr_matrix(
+            (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(len(docs), self.size),
         )
+        matrix.sort_indices()
+        return matrix
 
     def label(self, column: int) -> str:
         """A readable name for a column: the word n-gram, the code as "应答码 58", '' for characters."""

@@ -114,29 +114,41 @@ class TriageModel:
         return len(self.labels)
 
     def scores(self, doc: Analysis) -> Scores:
-        """Score one analysed text."""
+        """Score one analysed text (NumPy only: what a search pays)."""
         cols, vals = self.featuriser.vector(doc)
         raw = vals @ self.weights[cols] + self.bias if len(cols) else self.bias.copy()
+        categories, articles, scope = self._from_raw(raw[None, :])
+        return Scores(categories[0], articles[0], float(scope[0]))
+
+    def scores_many(self, docs: list[Analysis]) -> list[Scores]:
+        """Score many analysed texts with one sparse product (SciPy, loaded on first batch)."""
+        if len(docs) < 2:
+            return [self.scores(d) for d in docs]
+        raw = np.asarray(self.featuriser.matrix(docs) @ self.weights) + self.bias
+        categories, articles, scope = self._from_raw(raw)
+        return [Scores(c, a, float(s)) for c, a, s in zip(categories, articles, scope, strict=True)]
+
+    def _from_raw(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows of raw margins -> (category probabilities, article scores, scope probabilities)."""
         c, a = self.n_categories, len(self.slugs)
-        margins = raw[:c]
-        p = _expit(-(self.calibration[0] * margins + self.calibration[1]))
+        p = _expit(-(self.calibration[0] * raw[:, :c] + self.calibration[1]))
         if c == 2:  # one calibrated margin decides between the two
-            p = np.array([1.0 - p[1], p[1]])
-        total = p.sum()
-        p = p / total if total > 0 else np.full(c, 1.0 / c)
-        rank = raw[c : c + a] * RANK_SHARPNESS
-        weights = np.exp(rank - rank.max())
-        weights /= weights.sum()
+            p = np.stack([1.0 - p[:, 1], p[:, 1]], axis=1)
+        total = p.sum(axis=1, keepdims=True)
+        p = np.divide(p, total, out=np.full_like(p, 1.0 / c), where=total > 0)
+        rank = raw[:, c : c + a] * RANK_SHARPNESS
+        weights = np.exp(rank - rank.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
         index = self._article_column
-        category_p = np.where(index >= 0, p[np.maximum(index, 0)], 0.0)
-        return Scores(p, weights * (CATEGORY_FLOOR + category_p), float(_expit(raw[-1])))
+        category_p = np.where(index >= 0, p[:, np.maximum(index, 0)], 0.0)
+        return p, weights * (CATEGORY_FLOOR + category_p), _expit(raw[:, -1])
 
     def in_scope(self, doc: Analysis, scores: Scores) -> bool:
         """True when the text is about POS acquiring: a response code, or the scope score clears the threshold."""
         return bool(doc.codes) or scores.in_scope >= self.scope_threshold
 
-    def _article_order(self, article_scores: np.ndarray, doc: Analysis, category: str, confidence: float) -> list[str]:
-        order = [self.slugs[i] for i in np.argsort(-article_scores)[:20]]
+    def _article_order(self, ranked: list[int], doc: Analysis, category: str, confidence: float) -> list[str]:
+        order = [self.slugs[i] for i in ranked]
         public = [s for s in order if s in self.public_articles][:SUGGESTED_ARTICLES]
         # The agent's own procedure for the chosen category, if the knowledge base has one.
         internal = [s for s in order if s not in self.public_articles and self.article_category.get(s) == category]
@@ -173,9 +185,13 @@ class TriageModel:
     def predict_analysed(self, docs: list[Analysis], explain: bool = True) -> list[Prediction]:
         """Triage texts already run through `kb.text.analyse`."""
         out = []
-        for doc in docs:
-            s = self.scores(doc)
-            top = np.argsort(-s.categories)[:3].tolist()
+        scores = self.scores_many(docs)
+        if not scores:
+            return out
+        # Sorting once for the whole batch: argsort per text would cost more than the model.
+        top3 = np.argsort(-np.stack([s.categories for s in scores]), axis=1)[:, :3].tolist()
+        ranked = np.argsort(-np.stack([s.articles for s in scores]), axis=1)[:, :20].tolist()
+        for doc, s, top, order in zip(docs, scores, top3, ranked, strict=True):
             p = s.categories.tolist()
             category, confidence = self.labels[top[0]], p[top[0]]
             alternatives = tuple(Alternative(self.labels[j], round(p[j], 4)) for j in top if round(p[j], 4) > 0)
@@ -186,7 +202,7 @@ class TriageModel:
                     confidence=round(confidence if in_scope else 1.0 - s.in_scope, 4),
                     alternatives=alternatives,
                     codes=doc.codes,
-                    articles=tuple(self._article_order(s.articles, doc, category, confidence)) if in_scope else (),
+                    articles=tuple(self._article_order(order, doc, category, confidence)) if in_scope else (),
                     needs_review=confidence < self.review_threshold or not in_scope,
                     explanation=self.explain(doc, top[0]) if explain and in_scope else (),
                     model_version=self.version,
@@ -227,6 +243,7 @@ def _write_atomically(path: Path, payload: bytes) -> None:
     """Write to a temporary name in the same folder, fsync, rename over path, fsync the folder."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # readable like any file open() makes, not mkstemp's owner-only mode
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()

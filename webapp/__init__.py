@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import parse_qsl
 
-from flask import Flask
+from flask import Flask, abort, request
+from werkzeug.routing import IntegerConverter
 
 from triage.tickets import TEXT_MAX_CHARS
 
@@ -35,17 +37,55 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# Pages and answers that can carry a merchant's contact or ticket text: never kept by a browser or proxy.
+_PRIVATE_PATHS = ("/agent", "/tickets/", "/api/v1/tickets", "/api/v1/triage", "/api/v1/search")
+
+
 def _security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path.startswith(_PRIVATE_PATHS):
+        response.headers["Cache-Control"] = "no-store"
     return response
+
+
+class RowIdConverter(IntegerConverter):
+    """`<id:ticket_id>`: a positive integer that fits SQLite's 64-bit INTEGER; a larger one is a 404."""
+
+    def __init__(self, url_map) -> None:
+        super().__init__(url_map, min=1, max=2**63 - 1)
+
+
+def _check_request_body() -> None:
+    """Before anything reads a request's body: a body over MAX_CONTENT_LENGTH is a 413, chunked ones
+    included (Werkzeug would cut those short silently), and form fields that are not UTF-8 are a 400
+    (Werkzeug would keep the bad bytes as literal "%FF%FE" text, to be stored)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    from webapp.errors import refuse
+
+    data = request.get_data(cache=True)  # later parsing (CSRF, forms, JSON) reads this copy
+    limit = request.max_content_length
+    if limit is not None and len(data) >= limit:
+        abort(413)
+    message = "提交的内容含有无法识别的字符（不是 UTF-8 编码），请检查后重新提交。"
+    if request.mimetype == "application/x-www-form-urlencoded":
+        try:
+            parse_qsl(data.decode("utf-8"), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            refuse(400, "form fields must be UTF-8", message)
+    elif request.mimetype == "multipart/form-data" and any("\ufffd" in v for v in request.form.values()):
+        refuse(400, "form fields must be UTF-8", message)  # U+FFFD is what undecodable bytes became
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the Flask app; configuration from defaults, instance config.py, POSDESK_* env, test_config."""
+    from webapp import ratelimits
+
     app = Flask(__name__, instance_path=str(instance_folder()), instance_relative_config=True)
+    app.url_map.converters["id"] = RowIdConverter
     app.config.from_mapping(
         SECRET_KEY=None,
         DATABASE=str(Path(app.instance_path) / "posdesk.db"),
@@ -61,9 +101,18 @@ def create_app(test_config: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session: a slow merchant is no attacker
         RATELIMIT_ENABLED=True,
         RATELIMIT_HEADERS_ENABLED=True,
+        # Counters shared by every worker process (a SQLite file); redis:// or memcached:// work too.
+        RATELIMIT_STORAGE_URI=ratelimits.default_storage_uri(Path(app.instance_path)),
         TICKET_RATE_LIMIT="10 per minute;60 per hour",
         LOGIN_RATE_LIMIT="10 per minute",
         API_RATE_LIMIT="120 per minute",
+        VOTE_RATE_LIMIT="10 per minute;100 per day",  # per address, all articles
+        ARTICLE_VOTE_RATE_LIMIT="3 per day",  # per address and article: a cleared cookie is no new vote
+        # Failed logins for one account from one address before each further try must wait (doubling).
+        LOGIN_FREE_FAILURES=5,
+        DESK_SESSION_HOURS=12,  # a desk login lasts this long at most
+        TRIAGE_WORKER=True,  # triage tickets filed while no model existed in a background thread
+        TRIAGE_WORKER_SECONDS=5.0,
         TICKETS_PER_PAGE=20,
         TRUSTED_PROXIES=0,
         TRIAGER_LOADER=None,  # tests may inject a loader(model_dir) -> Triager
@@ -83,11 +132,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    from webapp import admin, agent, api, auth, db, errors, merchant, model, render
+    from webapp import admin, agent, api, auth, backlog, db, errors, merchant, model, render
     from webapp.extensions import csrf, limiter
 
+    app.before_request(_check_request_body)  # first: before CSRF protection reads the form
     db.init_app(app)
     model.init_app(app)
+    backlog.init_app(app)
     render.init_app(app)
     auth.init_app(app)
     csrf.init_app(app)

@@ -1,24 +1,27 @@
-"""Desk accounts and API tokens: agents and admins with hashed passwords, integration tokens stored
-as hashes. Raw rows stay in here; callers get `User` and `ApiToken` values.
+"""Desk accounts and API tokens: agents and admins with hashed passwords (a new password or a
+disabled account ends the account's sessions, see `webapp.sessions`), integration tokens stored as
+hashes. Raw rows stay in here; callers get `User` and `ApiToken` values.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
+
+from kb.db import write
 
 ROLES = ("agent", "admin")
 PASSWORD_MIN_CHARS = 8
 TOKEN_PREFIX = "pd_"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+TOKEN_USE_RESOLUTION_SECONDS = 60  # `last_used` is rewritten at most once a minute per token
 # Checked when the user does not exist, so that a wrong name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("posdesk-dummy-password")
 
@@ -37,6 +40,7 @@ class User:
     active: bool
     created: str
     password_hash: str = field(repr=False)
+    session_id: str = field(default="", repr=False)
 
     @property
     def is_admin(self) -> bool:
@@ -59,8 +63,8 @@ class User:
         return False
 
     def get_id(self) -> str:
-        """flask-login: the id kept in the session; it changes with the password, ending old sessions."""
-        return f"{self.id}:{session_fingerprint(self.password_hash)}"
+        """flask-login: the id kept in the session cookie, the secret of a server-side session row."""
+        return self.session_id
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,8 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def session_fingerprint(password_hash: str) -> str:
-    """A short digest of the password hash, kept in the session id."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+def _seconds_since(stamp: str) -> float:
+    return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
@@ -113,6 +116,13 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         if_not_exists=True,
     )
     db["api_tokens"].create_index(["token_hash"], unique=True, if_not_exists=True)
+    db["desk_sessions"].create(
+        {"session_hash": str, "user_id": int, "created": str},
+        pk="session_hash",
+        foreign_keys=[("user_id", "users", "id")],
+        if_not_exists=True,
+    )
+    db["desk_sessions"].create_index(["user_id"], if_not_exists=True)
 
 
 def _user(row: dict) -> User:
@@ -156,8 +166,6 @@ def create_user(db: sqlite_utils.Database, username: str, password: str, role: s
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     _check_password(password)
-    if find_user(db, username):
-        raise AccountError(f"user {username!r} already exists")
     row = {
         "username": username,
         "password_hash": generate_password_hash(password),
@@ -165,7 +173,11 @@ def create_user(db: sqlite_utils.Database, username: str, password: str, role: s
         "active": 1,
         "created": _now(),
     }
-    return get_user(db, db["users"].insert(row).last_pk)
+    with write(db):
+        if find_user(db, username):
+            raise AccountError(f"user {username!r} already exists")
+        user_id = db["users"].insert(row).last_pk
+    return get_user(db, user_id)
 
 
 def _require_user(db: sqlite_utils.Database, username: str) -> User:
@@ -185,30 +197,37 @@ def admin_exists(db: sqlite_utils.Database) -> bool:
 
 
 def set_password(db: sqlite_utils.Database, username: str, password: str) -> User:
-    """Replace a user's password (which also ends their open sessions)."""
-    user = _require_user(db, username)
+    """Replace a user's password, ending every open session of theirs."""
     _check_password(password)
-    db["users"].update(user.id, {"password_hash": generate_password_hash(password)})
+    password_hash = generate_password_hash(password)
+    with write(db):
+        user = _require_user(db, username)
+        db["users"].update(user.id, {"password_hash": password_hash})
+        end_sessions(db, user.id)
     return get_user(db, user.id)
 
 
 def set_role(db: sqlite_utils.Database, username: str, role: str) -> User:
     """Make a user an agent or an admin; the last active admin cannot be demoted."""
-    user = _require_user(db, username)
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
-    if user.is_admin and user.active and role != "admin" and _count_active_admins(db) == 1:
-        raise AccountError("the last admin cannot be demoted")
-    db["users"].update(user.id, {"role": role})
+    with write(db):
+        user = _require_user(db, username)
+        if user.is_admin and user.active and role != "admin" and _count_active_admins(db) == 1:
+            raise AccountError("the last admin cannot be demoted")
+        db["users"].update(user.id, {"role": role})
     return get_user(db, user.id)
 
 
 def set_active(db: sqlite_utils.Database, username: str, active: bool) -> User:
-    """Enable or disable an account; the last active admin cannot be disabled."""
-    user = _require_user(db, username)
-    if user.is_admin and user.active and not active and _count_active_admins(db) == 1:
-        raise AccountError("the last admin cannot be disabled")
-    db["users"].update(user.id, {"active": int(active)})
+    """Enable or disable an account (disabling ends its sessions); the last active admin stays enabled."""
+    with write(db):
+        user = _require_user(db, username)
+        if user.is_admin and user.active and not active and _count_active_admins(db) == 1:
+            raise AccountError("the last admin cannot be disabled")
+        db["users"].update(user.id, {"active": int(active)})
+        if not active:
+            end_sessions(db, user.id)
     return get_user(db, user.id)
 
 
@@ -223,17 +242,10 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str) -> Use
     return user if user.active else None
 
 
-def load_session_user(db: sqlite_utils.Database, session_id: str) -> User | None:
-    """Return the active user a session id (from `User.get_id`) still stands for, else None."""
-    user_id, _, fingerprint = (session_id or "").partition(":")
-    if not user_id.isdigit():
-        return None
-    user = get_user(db, int(user_id))
-    if user is None or not user.active:
-        return None
-    if not hmac.compare_digest(fingerprint, session_fingerprint(user.password_hash)):
-        return None
-    return user
+def end_sessions(db: sqlite_utils.Database, user_id: int) -> None:
+    """End every session of a user (a new password, a disabled account)."""
+    with write(db):
+        db.execute("DELETE FROM desk_sessions WHERE user_id = ?", [user_id])
 
 
 def _token(row: dict) -> ApiToken:
@@ -248,8 +260,9 @@ def _token(row: dict) -> ApiToken:
     )
 
 
-def _hash_token(secret: str) -> str:
-    # Tokens are 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+def hash_secret(secret: str) -> str:
+    """The stored form of a token's or a session's secret (256 random bits: a fast hash is enough,
+    there is nothing to brute-force)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -263,27 +276,29 @@ def create_token(db: sqlite_utils.Database, name: str, created_by: str) -> tuple
     name = (name or "").strip()
     if not _TOKEN_NAME.match(name):
         raise AccountError("token name must be 1-40 characters: letters, digits, '.', '_' or '-'")
-    if db.execute("SELECT 1 FROM api_tokens WHERE name = ? AND revoked IS NULL", [name]).fetchone():
-        raise AccountError(f"an active token named {name!r} exists: revoke it first")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = {
         "name": name,
-        "token_hash": _hash_token(secret),
+        "token_hash": hash_secret(secret),
         "prefix": secret[:8],
         "created": _now(),
         "created_by": created_by,
         "last_used": None,
         "revoked": None,
     }
-    token_id = db["api_tokens"].insert(row).last_pk
+    with write(db):
+        if db.execute("SELECT 1 FROM api_tokens WHERE name = ? AND revoked IS NULL", [name]).fetchone():
+            raise AccountError(f"an active token named {name!r} exists: revoke it first")
+        token_id = db["api_tokens"].insert(row).last_pk
     return _token(db["api_tokens"].get(token_id)), secret
 
 
 def _revoke(db: sqlite_utils.Database, column: str, value: object, missing: str) -> ApiToken:
-    rows = list(db.query(f"SELECT id FROM api_tokens WHERE {column} = ? AND revoked IS NULL", [value]))
-    if not rows:
-        raise AccountError(missing)
-    db["api_tokens"].update(rows[0]["id"], {"revoked": _now()})
+    with write(db):
+        rows = list(db.query(f"SELECT id FROM api_tokens WHERE {column} = ? AND revoked IS NULL", [value]))
+        if not rows:
+            raise AccountError(missing)
+        db["api_tokens"].update(rows[0]["id"], {"revoked": _now()})
     return _token(db["api_tokens"].get(rows[0]["id"]))
 
 
@@ -301,8 +316,14 @@ def verify_token(db: sqlite_utils.Database, secret: str) -> ApiToken | None:
     """Return the active token whose secret this is (noting its use), else None."""
     if not secret or not secret.startswith(TOKEN_PREFIX):
         return None
-    rows = list(db.query("SELECT * FROM api_tokens WHERE token_hash = ? AND revoked IS NULL", [_hash_token(secret)]))
+    rows = list(db.query("SELECT * FROM api_tokens WHERE token_hash = ? AND revoked IS NULL", [hash_secret(secret)]))
     if not rows:
         return None
-    db["api_tokens"].update(rows[0]["id"], {"last_used": _now()})
-    return _token(db["api_tokens"].get(rows[0]["id"]))
+    token = _token(rows[0])
+    if token.last_used is None or _seconds_since(token.last_used) >= TOKEN_USE_RESOLUTION_SECONDS:
+        # Not on every request: a write per API call would make every reader a writer.
+        now = _now()
+        with write(db):
+            db.execute("UPDATE api_tokens SET last_used = ? WHERE id = ?", [now, token.id])
+        token = replace(token, last_used=now)
+    return token

@@ -129,7 +129,7 @@ def tokens():
     return page, status
 
 
-@bp.post("/tokens/<int:token_id>/revoke")
+@bp.post("/tokens/<id:token_id>/revoke")
 def token_revoke(token_id: int):
     """Revoke a token: integrations using it get 401 from then on."""
     try:

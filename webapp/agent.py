@@ -7,10 +7,11 @@ import datetime as dt
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 
-from kb.search import search
 from kb.store import get_article, get_articles, get_category, get_code, list_articles, list_categories
+from triage.prediction import OUT_OF_SCOPE
 from triage.tickets import (
     STATUSES,
     TicketError,
@@ -31,6 +32,7 @@ from webapp.db import get_db
 from webapp.extensions import limiter
 from webapp.feedback import recent_comments, vote_summary
 from webapp.forms import (
+    OUT_OF_SCOPE_NAME,
     STATUS_LABELS,
     ActionForm,
     AnswerForm,
@@ -41,6 +43,8 @@ from webapp.forms import (
     StatusForm,
 )
 from webapp.render import CHINA_TIME
+from webapp.search import find_articles
+from webapp.sessions import LoginThrottled, end_session, log_in, start_session
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
 
@@ -60,10 +64,11 @@ def desk_context() -> dict:
     """What every desk page's layout needs: category names, status labels, the logout button."""
     categories = list_categories(get_db(), "agent")
     return {
-        "category_names": {c.slug: c.name for c in categories},
+        "category_names": {c.slug: c.name for c in categories} | {OUT_OF_SCOPE: OUT_OF_SCOPE_NAME},
         "desk_categories": categories,
         "status_labels": STATUS_LABELS,
-        "logout_form": ActionForm(),
+        # Not read from the request: an error page for a too-large post must not read the body again.
+        "logout_form": ActionForm(formdata=None),
     }
 
 
@@ -85,7 +90,12 @@ def login():
         return redirect(url_for(".queue"))
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = authenticate(get_db(), form.username.data, form.password.data)
+        address, free = get_remote_address(), current_app.config["LOGIN_FREE_FAILURES"]
+        try:
+            user = log_in(get_db(), form.username.data, form.password.data, address, free)
+        except LoginThrottled as e:
+            flash(f"登录失败次数太多，请 {e.wait} 秒后再试。", "error")
+            return render_template("agent/login.html", form=form), 429
         if user:
             login_user(user)
             return redirect(_safe_next(form.next.data) or url_for(".queue"))
@@ -95,7 +105,8 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Log out and return to the login page."""
+    """Log out (ending the session on the server too) and return to the login page."""
+    end_session(get_db(), current_user.session_id)
     logout_user()
     flash("您已退出登录。", "info")
     return redirect(url_for(".login"))
@@ -106,6 +117,8 @@ def _parse_date(value: str | None) -> dt.datetime | None:
         day = dt.date.fromisoformat(value or "")
     except ValueError:
         return None
+    if not dt.date(1970, 1, 2) <= day <= dt.date(9998, 12, 30):
+        return None  # no ticket is that old or that new: no bound (and no overflow at year 1 or 9999)
     return dt.datetime.combine(day, dt.time(), CHINA_TIME)
 
 
@@ -131,7 +144,7 @@ def queue():
     return render_template("agent/queue.html", result=result, filters=filters)
 
 
-@bp.get("/tickets/<int:ticket_id>")
+@bp.get("/tickets/<id:ticket_id>")
 def ticket(ticket_id: int):
     """One ticket: text, contact, triage, suggested articles, similar tickets, actions and history."""
     db = get_db()
@@ -172,7 +185,7 @@ def _act(ticket_id: int, form, action, success: str):
     return redirect(url_for(".ticket", ticket_id=ticket_id))
 
 
-@bp.post("/tickets/<int:ticket_id>/category")
+@bp.post("/tickets/<id:ticket_id>/category")
 def ticket_category(ticket_id: int):
     """Confirm or correct the ticket's category (recorded with who and when)."""
     form = CategoryForm().with_categories(list_categories(get_db(), "agent"))
@@ -184,7 +197,7 @@ def ticket_category(ticket_id: int):
     )
 
 
-@bp.post("/tickets/<int:ticket_id>/status")
+@bp.post("/tickets/<id:ticket_id>/status")
 def ticket_status(ticket_id: int):
     """Change the ticket's status."""
     form = StatusForm()
@@ -193,7 +206,7 @@ def ticket_status(ticket_id: int):
     )
 
 
-@bp.post("/tickets/<int:ticket_id>/note")
+@bp.post("/tickets/<id:ticket_id>/note")
 def ticket_note(ticket_id: int):
     """Add an internal note."""
     form = NoteForm()
@@ -202,7 +215,7 @@ def ticket_note(ticket_id: int):
     )
 
 
-@bp.post("/tickets/<int:ticket_id>/answer")
+@bp.post("/tickets/<id:ticket_id>/answer")
 def ticket_answer(ticket_id: int):
     """Mark an article as the ticket's answer."""
     form = AnswerForm()
@@ -219,7 +232,7 @@ def search_page():
     """Search every article, internal ones included, with highlighted snippets."""
     db = get_db()
     query = request.args.get("q", "").strip()
-    hits = search(db, query, "agent", SEARCH_RESULTS) if query else []
+    hits = find_articles(query, "agent", SEARCH_RESULTS) if query else []
     internal = [] if query else [a for a in list_articles(db, audience="agent") if not a.is_public]
     return render_template("agent/search.html", query=query, hits=hits, internal=internal)
 
@@ -248,8 +261,8 @@ def password():
         if authenticate(get_db(), current_user.username, form.current.data) is None:
             flash("当前密码不正确。", "error")
             return render_template("agent/password.html", form=form)
-        user = set_password(get_db(), current_user.username, form.password.data)
-        login_user(user)
+        user = set_password(get_db(), current_user.username, form.password.data)  # ends every session
+        login_user(start_session(get_db(), user))
         flash("密码已修改。", "success")
         return redirect(url_for(".queue"))
     return render_template("agent/password.html", form=form)

@@ -3,46 +3,106 @@ document. Errors are shaped by `webapp.errors`."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import re
+
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
-from kb.search import search
 from kb.store import get_article, list_categories
-from triage.tickets import TicketError, file_ticket, get_ticket, validate_text
+from triage.tickets import RequestKey, RequestKeyReused, TicketError, file_ticket_once, get_ticket, validate_text
 from webapp.auth import request_token, require_token
 from webapp.db import get_db
+from webapp.errors import refuse
 from webapp.extensions import limiter
 from webapp.model import current_triager
 from webapp.openapi import SEARCH_MAX_RESULTS, document
+from webapp.ratelimits import api_rate_key
 from webapp.render import render_markdown
+from webapp.search import find_articles
+from webapp.ticket_input import TicketInput, TicketInputError, ticket_from_json
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-limiter.limit(lambda: current_app.config["API_RATE_LIMIT"])(bp)
+limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=api_rate_key)(bp)
 
-CONTACT_FIELDS = ("name", "phone", "merchant_no", "terminal_no")
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+_LIMIT = re.compile(r"[0-9]{1,3}")
+_SEARCH_FIELDS = ("q", "audience", "limit")
 
 
 def _json_object() -> dict:
-    """The request's JSON body; 400 unless it is a JSON object."""
-    body = request.get_json(silent=True)
+    """The request's JSON body; 400 unless it is a UTF-8 JSON object (malformed or too deeply nested too)."""
+    if not request.is_json:
+        refuse(
+            400, "the request body must be a JSON object", "请求体必须是 JSON 对象（Content-Type: application/json）"
+        )
+    data = request.get_data(cache=True)  # 413 past MAX_CONTENT_LENGTH, chunked bodies included
+    try:
+        body = json.loads(data)
+    except RecursionError:
+        refuse(400, "the request body must be a JSON object: it is nested too deeply", "JSON 嵌套层数太多")
+    except UnicodeDecodeError:
+        refuse(400, "the request body must be a JSON object in UTF-8", "请求体必须是 UTF-8 编码的 JSON")
+    except ValueError:
+        refuse(400, "the request body must be a JSON object: it is not valid JSON", "请求体不是有效的 JSON")
     if not isinstance(body, dict):
-        abort(400, description="the request body must be a JSON object")
+        refuse(400, "the request body must be a JSON object", "请求体必须是 JSON 对象")
     return body
+
+
+def _refuse_unknown(fields: dict, allowed) -> None:
+    unknown = sorted(ascii(name) for name in fields if name not in allowed)
+    if unknown:
+        names = ", ".join(unknown)
+        refuse(400, f"unknown fields: {names}", f"不认识的字段：{names}")
 
 
 def _text(body: dict) -> str:
     if "text" not in body:
-        abort(400, description="text is required")
+        refuse(400, "text is required", "请填写 text")
     try:
         return validate_text(body["text"])
     except TicketError as e:
-        abort(400, description=str(e))
+        refuse(400, str(e), "text 必须是 1 到 2000 个字的文字")
 
 
-def _audience() -> str:
+def _request_key(token, ticket_input: TicketInput) -> RequestKey | None:
+    """The request's Idempotency-Key (scoped to its token) with a fingerprint of the ticket it files."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        refuse(
+            400,
+            "Idempotency-Key must be 1-255 printable ASCII characters",
+            "Idempotency-Key 必须是 1-255 个可见 ASCII 字符",
+        )
+    canonical = json.dumps(dataclasses.asdict(ticket_input), sort_keys=True, ensure_ascii=False)
+    return RequestKey(f"token:{token.id}", key, hashlib.sha256(canonical.encode()).hexdigest())
+
+
+def _search_params() -> dict:
+    """The search's q, audience and limit: from the query string, or from a JSON body when POSTed
+    (which keeps what a merchant types out of URLs and access logs)."""
+    if request.method != "POST":
+        return request.args
+    body = _json_object()
+    _refuse_unknown(body, _SEARCH_FIELDS)
+    for field in _SEARCH_FIELDS:
+        value = body.get(field)
+        if field == "limit" and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        if value is not None and not isinstance(value, str):
+            refuse(400, f"{field} must be a string", f"{field} 必须是文字")
+    return {k: str(v) for k, v in body.items() if v is not None}
+
+
+def _audience(params) -> str:
     """The audience asked for: agent content needs a token (401 without one)."""
-    audience = request.args.get("audience", "merchant")
+    audience = params.get("audience", "merchant")
     if audience not in ("merchant", "agent"):
-        abort(400, description="audience must be merchant or agent")
+        refuse(400, "audience must be merchant or agent", "audience 只能是 merchant 或 agent")
     if audience == "agent":
         require_token()
     return audience
@@ -72,31 +132,37 @@ def openapi():
 
 @bp.post("/v1/tickets")
 def create_ticket():
-    """File a ticket (token required): 201 with the stored ticket and its triage, or pending triage."""
+    """File a ticket (token required): 201 with the stored ticket and its triage, or pending triage.
+
+    With an Idempotency-Key header, a retry of the same request gets 200 and the ticket filed the
+    first time; the same key with another body gets 422.
+    """
     token = require_token()
-    body = _json_object()
-    ticket_text = _text(body)
-    contact = {}
-    for field in CONTACT_FIELDS:
-        value = body.get(field, "")
-        if value is None:
-            value = ""
-        if not isinstance(value, str):
-            abort(400, description=f"{field} must be a string")
-        contact[field] = value
     try:
-        ticket = file_ticket(
-            get_db(), ticket_text, **contact, source="api", actor=f"api:{token.name}", triager=current_triager()
+        ticket_input = ticket_from_json(_json_object())
+    except TicketInputError as e:
+        refuse(400, str(e), e.message)
+    try:
+        ticket, created = file_ticket_once(
+            get_db(),
+            _request_key(token, ticket_input),
+            ticket_input.text,
+            **ticket_input.contact(),
+            source="api",
+            actor=f"api:{token.name}",
+            triager=current_triager(),
         )
+    except RequestKeyReused as e:
+        refuse(422, str(e), "这个 Idempotency-Key 已用于另一个不同的请求")
     except TicketError as e:
-        abort(400, description=str(e))
+        refuse(400, str(e), "工单内容有误")
     response = jsonify({"ok": True, "ticket": ticket.to_dict()})
-    response.status_code = 201
+    response.status_code = 201 if created else 200
     response.headers["Location"] = url_for(".read_ticket", ticket_id=ticket.id)
     return response
 
 
-@bp.get("/v1/tickets/<int:ticket_id>")
+@bp.get("/v1/tickets/<id:ticket_id>")
 def read_ticket(ticket_id: int):
     """One ticket with its triage and the desk's decisions (token required)."""
     require_token()
@@ -117,19 +183,25 @@ def triage():
     return jsonify({"ok": True, "triage": triager.classify(ticket_text).to_dict()})
 
 
-@bp.get("/v1/search")
+@bp.route("/v1/search", methods=["GET", "POST"])
 def search_articles():
-    """Search the knowledge base: merchant articles for everyone, all articles with a token."""
+    """Search the knowledge base: merchant articles for everyone, all articles with a token. POST takes
+    the same fields as a JSON object (the ticket form's live suggestions use it)."""
     request_token()
-    audience = _audience()
-    query = request.args.get("q", "").strip()
+    params = _search_params()
+    audience = _audience(params)
+    query = params.get("q", "").strip()
     if not query:
-        abort(400, description="q is required")
-    limit = request.args.get("limit", "10")
-    limit = int(limit) if limit.isdigit() else 0
+        refuse(400, "q is required", "请填写搜索内容 q")
+    limit = params.get("limit", "10")
+    limit = int(limit) if _LIMIT.fullmatch(limit) else 0  # ASCII digits only: "²".isdigit() is True
     if not 1 <= limit <= SEARCH_MAX_RESULTS:
-        abort(400, description=f"limit must be an integer from 1 to {SEARCH_MAX_RESULTS}")
-    hits = search(get_db(), query, audience, limit)
+        refuse(
+            400,
+            f"limit must be an integer from 1 to {SEARCH_MAX_RESULTS}",
+            f"limit 必须是 1 到 {SEARCH_MAX_RESULTS} 的整数",
+        )
+    hits = find_articles(query, audience, limit)
     results = [
         {
             "slug": h.slug,
@@ -159,7 +231,7 @@ def read_article(slug: str):
 def categories():
     """The categories with their article counts for the audience (agent counts need a token)."""
     request_token()
-    audience = _audience()
+    audience = _audience(request.args)
     rows = [
         {
             "slug": c.slug,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, abort, g, request
+from flask import Flask, abort, current_app, g, request
 from flask_login import current_user
 
-from webapp import accounts
+from webapp import accounts, sessions
 from webapp.db import get_db
 from webapp.extensions import login_manager
 
@@ -21,7 +21,7 @@ def init_app(app: Flask) -> None:
 
 @login_manager.user_loader
 def _load_user(session_id: str) -> accounts.User | None:
-    return accounts.load_session_user(get_db(), session_id)
+    return sessions.load_session_user(get_db(), session_id, current_app.config["DESK_SESSION_HOURS"])
 
 
 def require_login() -> None:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import FlaskGroup
 
-from kb.search import search
+from kb.db import write
 from kb.store import sync_knowledge_base
 from webapp import create_app
 from webapp.db import get_db
+from webapp.search import find_articles
 
 
 def _set_instance(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -51,17 +56,37 @@ def init_command() -> None:
 
     Example: posdesk init
     """
-    try:
-        report = sync_knowledge_base(get_db())
-    except ValueError as e:
-        raise click.ClickException(str(e)) from e
-    click.echo(f"knowledge base: {report.summary()}")
-    for hook in INIT_HOOKS:
-        hook()
+    with _init_lock():
+        try:
+            with write(get_db()):
+                report = sync_knowledge_base(get_db())
+        except ValueError as e:
+            raise click.ClickException(str(e)) from e
+        click.echo(f"knowledge base: {report.summary()}")
+        for hook in INIT_HOOKS:
+            hook()
+
+
+@contextmanager
+def _init_lock() -> Iterator[None]:
+    """One `init` at a time per instance folder: a second one says so and waits for the first."""
+    instance = Path(current_app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    with open(instance / INIT_LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            click.echo(f"another `posdesk init` is running on {instance}: waiting for it to finish…", err=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # Later stages of `init` (training the first model, creating the first admin) register here.
 INIT_HOOKS: list = []
+INIT_LOCK_FILE = "init.lock"
 
 
 def _search_json(hits) -> list[dict]:
@@ -82,7 +107,7 @@ def _run_batch(db, limit: int) -> None:
                 raise ValueError("'query' must be a string")
             if audience not in ("merchant", "agent"):
                 raise ValueError("'audience' must be merchant or agent")
-            out = {"id": item.get("id"), "results": _search_json(search(db, query, audience, limit))}
+            out = {"id": item.get("id"), "results": _search_json(find_articles(query, audience, limit))}
         except ValueError as e:  # json.JSONDecodeError is a ValueError
             ident = item.get("id") if isinstance(locals().get("item"), dict) else None
             out = {"id": ident, "error": f"line {number}: {e}"}
@@ -109,7 +134,7 @@ def search_command(query: str | None, audience: str, limit: int, as_json: bool, 
         return
     if query is None:
         raise click.UsageError("give a QUERY or --batch")
-    hits = search(db, query, audience, limit)
+    hits = find_articles(query, audience, limit)
     if as_json:
         click.echo(
             json.dumps({"query": query, "audience": audience, "results": _search_json(hits)}, ensure_ascii=False)

@@ -7,19 +7,22 @@ import sqlite_utils
 from flask import Flask, current_app, g
 
 from kb import db as kb_db
-from kb.db import open_db
+from kb.db import open_db, write
 from triage import tickets
-from webapp import accounts, feedback
+from webapp import accounts, feedback, sessions
 
 _SCHEMA_READY = "posdesk.schema_ready"
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the knowledge-base, ticket, account and feedback tables that do not exist yet."""
-    kb_db.ensure_schema(db)
-    tickets.ensure_schema(db)
-    accounts.ensure_schema(db)
-    feedback.ensure_schema(db)
+    """Create the knowledge-base, ticket, account and feedback tables that do not exist yet (in one
+    write transaction, so that processes starting together create them once)."""
+    with write(db):
+        kb_db.ensure_schema(db)
+        tickets.ensure_schema(db)
+        accounts.ensure_schema(db)
+        sessions.ensure_schema(db)
+        feedback.ensure_schema(db)
 
 
 def get_db() -> sqlite_utils.Database:

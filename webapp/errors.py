@@ -1,8 +1,11 @@
-"""The one error handler: JSON `{"ok": false, "error", "status"}` under /api/, an HTML page elsewhere."""
+"""The one error handler: JSON `{"ok": false, "error", "status", "message"}` under /api/ (`error` in
+English for the integrator, `message` in Chinese for the person), an HTML page elsewhere."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from typing import NoReturn
+
+from flask import Flask, abort, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -13,7 +16,10 @@ _API_MESSAGES = {
     403: "forbidden",
     404: "not found",
     405: "method not allowed",
+    409: "conflict",
     413: "request body too large",
+    415: "unsupported media type",
+    422: "unprocessable request",
     429: "too many requests",
     500: "internal server error",
     503: "service unavailable",
@@ -24,7 +30,10 @@ _PAGE_TITLES = {
     403: "没有访问权限",
     404: "页面不存在",
     405: "请求方式不支持",
+    409: "请求冲突",
     413: "提交的内容太大",
+    415: "提交的内容格式不支持",
+    422: "请求无法处理",
     429: "操作太频繁",
     500: "服务暂时不可用",
     503: "服务暂时不可用",
@@ -36,6 +45,31 @@ _PAGE_HINTS = {
     413: "提交的内容超过了大小限制，请精简后再提交。",
     429: "您的操作太频繁了，请稍等片刻再试。",
 }
+
+
+_API_CHINESE = {
+    400: "请求有误，请检查后重试",
+    401: "需要有效的 API 令牌",
+    403: "没有访问权限",
+    404: "找不到请求的内容",
+    405: "不支持这种请求方式",
+    409: "请求冲突，请稍后重试",
+    413: "提交的内容超过了大小限制",
+    415: "提交的内容格式不支持",
+    422: "请求无法处理",
+    429: "请求太频繁，请稍后再试",
+    500: "服务暂时不可用",
+    503: "服务暂时不可用",
+}
+
+
+def refuse(status: int, error: str, message: str) -> NoReturn:
+    """Abort with an HTTP error: `error` in English (the API's), `message` in Chinese for people."""
+    try:
+        abort(status, description=error)
+    except HTTPException as e:
+        e.message = message
+        raise
 
 
 def _api_message(error: HTTPException) -> str:
@@ -54,7 +88,8 @@ def handle_http_error(error: HTTPException):
     """Render any HTTP error (and any unhandled exception, as a 500) for the audience that asked."""
     code = error.code or 500
     if request.path.startswith("/api/"):
-        response = jsonify({"ok": False, "error": _api_message(error), "status": code})
+        message = getattr(error, "message", None) or _API_CHINESE.get(code, _PAGE_TITLES.get(code, "出错了"))
+        response = jsonify({"ok": False, "error": _api_message(error), "status": code, "message": message})
         response.status_code = code
         if code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="posdesk"'
@@ -62,7 +97,9 @@ def handle_http_error(error: HTTPException):
         if allowed:
             response.headers["Allow"] = ", ".join(allowed)
         return response
-    hint = "页面已过期，请刷新页面后重新提交。" if isinstance(error, CSRFError) else _PAGE_HINTS.get(code, "")
+    hint = getattr(error, "message", None) or _PAGE_HINTS.get(code, "")
+    if isinstance(error, CSRFError):
+        hint = "页面已过期，请刷新页面后重新提交。"
     page = render_template("error.html", code=code, title=_PAGE_TITLES.get(code, "出错了"), hint=hint)
     return page, code
 

@@ -9,5 +9,6 @@ from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
-# In-memory counters, one set per worker process: enough to stop a script hammering a form.
-limiter = Limiter(key_func=get_remote_address, storage_uri="memory://")
+# The counters' storage comes from RATELIMIT_STORAGE_URI (default: a SQLite file in the instance folder,
+# shared by every worker process; see `webapp.ratelimits`). A storage given here would override it.
+limiter = Limiter(key_func=get_remote_address)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from kb.db import write
 from triage.redact import mask_card_numbers
 
 COMMENT_MAX_CHARS = 500
@@ -46,11 +47,11 @@ def has_voted(db: sqlite_utils.Database, slug: str, visitor: str | None) -> bool
 def record_vote(db: sqlite_utils.Database, slug: str, visitor: str, helpful: bool, comment: str = "") -> bool:
     """Store a vote; False (and nothing changed) when this visitor already voted on the article."""
     comment = mask_card_numbers((comment or "").strip()[:COMMENT_MAX_CHARS])
-    cursor = db.execute(
-        "INSERT OR IGNORE INTO article_votes (slug, visitor, helpful, comment, created) VALUES (?, ?, ?, ?, ?)",
-        [slug, visitor, int(helpful), comment, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")],
-    )
-    db.conn.commit()
+    with write(db):
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO article_votes (slug, visitor, helpful, comment, created) VALUES (?, ?, ?, ?, ?)",
+            [slug, visitor, int(helpful), comment, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")],
+        )
     return cursor.rowcount == 1
 
 

@@ -4,47 +4,42 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, StopValidation
 
-from triage.tickets import NOTE_MAX_CHARS, STATUSES, TEXT_MAX_CHARS
+from triage.prediction import OUT_OF_SCOPE
+from triage.tickets import NOTE_MAX_CHARS, STATUSES
 from webapp.accounts import PASSWORD_MIN_CHARS, ROLES
 from webapp.feedback import COMMENT_MAX_CHARS
+from webapp.ticket_input import FieldError, clean_field
 
 STATUS_LABELS = {"new": "新建", "open": "处理中", "pending": "等待商户", "resolved": "已解决"}
 ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
-TICKET_TEXT_MIN_CHARS = 5
+
+
+class TicketRule:
+    """Validates one ticket field by the shared schema (`webapp.ticket_input`), so that the form and
+    the API accept exactly the same input; the field's data becomes the trimmed value."""
+
+    def __init__(self, field: str, required: bool = False) -> None:
+        self.field = field
+        self.required = required
+        self.field_flags = {"required": True} if required else {"optional": True}
+
+    def __call__(self, form: FlaskForm, field) -> None:
+        try:
+            field.data = clean_field(self.field, field.data, self.required)
+        except FieldError as e:
+            raise StopValidation(e.message) from None
 
 
 class TicketForm(FlaskForm):
-    """A merchant's request for help."""
+    """A merchant's request for help (name and phone required here: the desk must reach the merchant)."""
 
-    name = StringField("联系人", validators=[DataRequired("请填写联系人姓名"), Length(max=32, message="姓名太长")])
-    phone = StringField(
-        "联系电话",
-        validators=[
-            DataRequired("请填写联系电话"),
-            Regexp(r"^\+?[0-9][0-9 -]{5,18}[0-9]$", message="请填写有效的手机号或座机号"),
-        ],
-    )
-    merchant_no = StringField(
-        "商户号",
-        validators=[Optional(), Regexp(r"^[0-9A-Za-z]{6,20}$", message="商户号应为 6-20 位数字或字母")],
-    )
-    terminal_no = StringField(
-        "终端号",
-        validators=[Optional(), Regexp(r"^[0-9A-Za-z]{4,16}$", message="终端号应为 4-16 位数字或字母")],
-    )
-    description = TextAreaField(
-        "问题描述",
-        validators=[
-            DataRequired("请描述您遇到的问题"),
-            Length(
-                min=TICKET_TEXT_MIN_CHARS,
-                max=TEXT_MAX_CHARS,
-                message=f"问题描述需要 {TICKET_TEXT_MIN_CHARS} 到 {TEXT_MAX_CHARS} 个字",
-            ),
-        ],
-    )
+    name = StringField("联系人", validators=[TicketRule("name", required=True)])
+    phone = StringField("联系电话", validators=[TicketRule("phone", required=True)])
+    merchant_no = StringField("商户号", validators=[TicketRule("merchant_no")])
+    terminal_no = StringField("终端号", validators=[TicketRule("terminal_no")])
+    description = TextAreaField("问题描述", validators=[TicketRule("text", required=True)])
     # Set once the merchant has been shown suggested articles (by the page script or a first submit).
     reviewed = HiddenField(default="")
 
@@ -72,14 +67,19 @@ class ActionForm(FlaskForm):
     """A button that only needs its CSRF token (log out, revoke, enable, disable)."""
 
 
+# What agents and the desk call the out-of-scope outcome.
+OUT_OF_SCOPE_NAME = "不是POS问题/其他"
+
+
 class CategoryForm(FlaskForm):
     """Confirm or correct a ticket's category (the choices are the categories, set by the view)."""
 
     category = SelectField("分类", validators=[DataRequired()])
 
     def with_categories(self, categories) -> CategoryForm:
-        """Offer these categories (`kb.store.Category` values) and return the form."""
+        """Offer these categories (`kb.store.Category` values) and the out-of-scope outcome; return the form."""
         self.category.choices = [SelectChoice(c.slug, c.name) for c in categories]
+        self.category.choices.append(SelectChoice(OUT_OF_SCOPE, OUT_OF_SCOPE_NAME))
         return self
 
 

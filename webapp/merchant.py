@@ -17,7 +17,7 @@ from flask import (
     url_for,
 )
 
-from kb.search import search
+from kb.search import MAX_QUERY_CHARS
 from kb.store import (
     articles_for_code,
     get_article,
@@ -26,15 +26,19 @@ from kb.store import (
     get_code,
     list_articles,
     list_categories,
+    list_codes,
     most_read,
     record_view,
 )
+from kb.text import analyse
 from triage.tickets import file_ticket, get_ticket, suggested_articles
 from webapp.db import get_db
 from webapp.extensions import limiter
 from webapp.feedback import has_voted, record_vote
 from webapp.forms import TicketForm, VoteForm
 from webapp.model import current_triager
+from webapp.ratelimits import vote_rate_key
+from webapp.search import find_articles
 
 bp = Blueprint("merchant", __name__)
 
@@ -78,6 +82,8 @@ def article(slug: str):
 
 
 @bp.post("/articles/<slug>/vote")
+@limiter.limit(lambda: current_app.config["VOTE_RATE_LIMIT"])
+@limiter.limit(lambda: current_app.config["ARTICLE_VOTE_RATE_LIMIT"], key_func=vote_rate_key)
 def vote(slug: str):
     """Record "这篇文章有帮助吗？" once per visitor (identified by a cookie)."""
     db = get_db()
@@ -103,6 +109,15 @@ def vote(slug: str):
     return response
 
 
+@bp.get("/codes/")
+def codes():
+    """Every response code, grouped by who has to act on it, each linking to its own page."""
+    groups: dict[str, list] = {}
+    for found in list_codes(get_db()):
+        groups.setdefault(found.who_acts, []).append(found)
+    return render_template("merchant/codes.html", groups=groups)
+
+
 @bp.get("/codes/<code>")
 def code(code: str):
     """One response code: its meaning, what the terminal shows, who acts, and the articles about it."""
@@ -123,9 +138,12 @@ def search_page():
     """Search results with highlighted snippets; with none, ways to browse or ask for help."""
     db = get_db()
     query = request.args.get("q", "").strip()
-    hits = search(db, query, "merchant", SEARCH_RESULTS) if query else []
+    analysis = analyse(query, MAX_QUERY_CHARS)
+    hits = find_articles(analysis, "merchant", SEARCH_RESULTS) if query else []
+    # A code in the query ("58", "应答码 58") gets its card above the articles.
+    codes = [c for c in (get_code(db, code) for code in analysis.codes) if c] if hits else []
     categories = list_categories(db) if not hits else []
-    return render_template("merchant/search.html", query=query, hits=hits, categories=categories)
+    return render_template("merchant/search.html", query=query, hits=hits, codes=codes, categories=categories)
 
 
 @bp.route("/tickets/new", methods=["GET", "POST"])
@@ -137,7 +155,7 @@ def new_ticket():
     suggestions = []
     if form.validate_on_submit():
         if not form.reviewed.data:
-            suggestions = search(db, form.description.data, "merchant", SUGGESTIONS)
+            suggestions = find_articles(form.description.data, "merchant", SUGGESTIONS)
         if not suggestions:
             ticket = file_ticket(
                 db,

@@ -1,5 +1,6 @@
 """The triage model as the web app holds it: loaded once per process, reloaded when its files
-change, and absent (None) until one is trained, in which case tickets wait untriaged."""
+change, and absent (None) until one is trained, in which case tickets wait untriaged (and are
+triaged later by `webapp.backlog`, never inside a request)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app
 
 from triage.model import SIDECAR_FILE, ModelError, Triager, load_model
-from triage.tickets import triage_pending
-from webapp.db import get_db
 
 log = logging.getLogger(__name__)
 _EXTENSION = "posdesk.model"
@@ -25,8 +24,10 @@ class ModelCache:
         self.model_dir = Path(model_dir)
         self.loader = loader
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._triager: Triager | None = None
+        # (sidecar stamp, model) in one attribute, replaced whole: a thread reading it without the
+        # lock never sees the new stamp with no model yet (which filed tickets untriaged while
+        # another thread was still loading the model).
+        self._current: tuple[tuple[int, int] | None, Triager | None] = (None, None)
 
     def _current_stamp(self) -> tuple[int, int] | None:
         try:
@@ -38,41 +39,34 @@ class ModelCache:
     def get(self) -> tuple[Triager | None, bool]:
         """Return (the model or None, whether it was loaded just now)."""
         stamp = self._current_stamp()
-        if stamp == self._stamp:
-            return self._triager, False
-        with self._lock:
-            if stamp == self._stamp:
-                return self._triager, False
-            self._stamp, self._triager = stamp, None
+        loaded_stamp, triager = self._current
+        if stamp == loaded_stamp:
+            return triager, False
+        with self._lock:  # other threads wait for the model being loaded, never get None meanwhile
+            loaded_stamp, triager = self._current
+            if stamp == loaded_stamp:
+                return triager, False
             if stamp is None:
+                self._current = (None, None)
                 return None, False
             try:
-                self._triager = self.loader(self.model_dir)
+                triager = self.loader(self.model_dir)
             except ModelError as e:
                 log.warning("triage model not loaded: %s", e)
+                self._current = (stamp, None)
                 return None, False
-            log.info("triage model %s loaded", self._triager.version)
-            return self._triager, True
+            self._current = (stamp, triager)
+            log.info("triage model %s loaded", triager.version)
+            return triager, True
 
 
 def current_triager() -> Triager | None:
-    """Return the model for this request; when one has just appeared, triage the waiting tickets."""
-    triager, fresh = current_app.extensions[_EXTENSION].get()
-    if fresh:
-        count = triage_pending(get_db(), triager)
-        if count:
-            log.info("triaged %d pending tickets with model %s", count, triager.version)
+    """Return the current model (one stat() of its sidecar; loaded again when its files changed)."""
+    triager, _ = current_app.extensions[_EXTENSION].get()
     return triager
-
-
-def _notice_new_model() -> None:
-    """Before each request: one stat() of the model's sidecar; a new model triages the waiting tickets."""
-    if request.endpoint != "static":
-        current_triager()
 
 
 def init_app(app: Flask) -> None:
     """Give the app its model cache (the loader is `triage.model.load_model` unless configured)."""
     loader = app.config.get("TRIAGER_LOADER") or load_model
     app.extensions[_EXTENSION] = ModelCache(Path(app.config["MODEL_DIR"]), loader)
-    app.before_request(_notice_new_model)

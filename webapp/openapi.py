@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from webapp.ticket_input import NAME_MAX_CHARS, TEXT_MIN_CHARS
+
 SEARCH_MAX_RESULTS = 50
+MAX_ROW_ID = 2**63 - 1
 
 
 def _error(description: str) -> dict:
@@ -21,6 +24,17 @@ def _ok(description: str, schema: str) -> dict:
 
 def _schemas(text_max: int) -> dict:
     string_list = {"type": "array", "items": {"type": "string"}}
+    contact_input = {
+        "name": {"type": "string", "maxLength": NAME_MAX_CHARS, "nullable": True, "description": "No numbers in it."},
+        "phone": {
+            "type": "string",
+            "nullable": True,
+            "description": "A mainland mobile (+86 optional), a landline with its area code, or a 400/800 "
+            "number; spaces, dashes and brackets allowed. A card number here is refused.",
+        },
+        "merchant_no": {"type": "string", "nullable": True, "description": "6-20 letters or digits."},
+        "terminal_no": {"type": "string", "nullable": True, "description": "4-16 letters or digits."},
+    }
     prediction = {
         "type": "object",
         "required": [
@@ -52,23 +66,41 @@ def _schemas(text_max: int) -> dict:
                 "ok": {"type": "boolean", "enum": [False]},
                 "error": {"type": "string", "description": "What went wrong, in English."},
                 "status": {"type": "integer", "description": "The HTTP status, repeated."},
+                "message": {"type": "string", "description": "What went wrong, in Chinese, fit to show a person."},
             },
         },
         "TicketInput": {
             "type": "object",
             "required": ["text"],
+            "additionalProperties": False,
+            "description": "The same fields and checks as the merchants' ticket form (where name and phone are "
+            "required). Every field is trimmed first. Unknown fields are refused by name.",
             "properties": {
                 "text": {
                     "type": "string",
-                    "minLength": 1,
+                    "minLength": TEXT_MIN_CHARS,
                     "maxLength": text_max,
-                    "description": f"The merchant's description: 1 to {text_max} characters after trimming. "
-                    "Card numbers (13-19 digits passing Luhn) are masked before storing.",
+                    "description": f"The merchant's description: {TEXT_MIN_CHARS} to {text_max} characters after "
+                    "trimming. Card numbers (13-19 digits passing Luhn) are masked before storing.",
                 },
-                "name": {"type": "string", "maxLength": 64, "nullable": True},
-                "phone": {"type": "string", "maxLength": 64, "nullable": True},
-                "merchant_no": {"type": "string", "maxLength": 64, "nullable": True},
-                "terminal_no": {"type": "string", "maxLength": 64, "nullable": True},
+                **contact_input,
+                "contact": {
+                    "type": "object",
+                    "nullable": True,
+                    "additionalProperties": False,
+                    "description": "The contact fields as a ticket's `contact` (instead of top-level fields).",
+                    "properties": contact_input,
+                },
+            },
+        },
+        "SearchInput": {
+            "type": "object",
+            "required": ["q"],
+            "additionalProperties": False,
+            "properties": {
+                "q": {"type": "string", "minLength": 1},
+                "audience": {"type": "string", "enum": ["merchant", "agent"], "default": "merchant"},
+                "limit": {"type": "integer", "minimum": 1, "maximum": SEARCH_MAX_RESULTS, "default": 10},
             },
         },
         "TriageInput": {
@@ -257,10 +289,26 @@ def document(text_max: int, body_max: int) -> dict:
     }
     json_body = {
         "400": _error(
-            "Bad input: body not a JSON object, `text` missing, empty, not a string "
-            f"or longer than {text_max} characters."
+            "Bad input: body not a UTF-8 JSON object (or nested too deeply), an unknown field, `text` missing, "
+            f"not a string, shorter than {TEXT_MIN_CHARS} or longer than {text_max} characters after trimming, "
+            "a contact field of the wrong kind, or a lone surrogate in a string. `error` names every refused field."
         ),
-        "413": _error(f"Request body larger than {body_max} bytes."),
+        "413": _error(f"Request body larger than {body_max} bytes (chunked bodies too)."),
+    }
+    search_parameters = [
+        {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}},
+        audience,
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": SEARCH_MAX_RESULTS, "default": 10},
+        },
+    ]
+    search_responses = {
+        "200": _ok("Results, best first; empty for off-topic queries.", "SearchResponse"),
+        "400": _error("`q` missing or empty, bad `audience` or `limit`."),
+        **common,
     }
     return {
         "openapi": "3.0.3",
@@ -270,7 +318,7 @@ def document(text_max: int, body_max: int) -> dict:
             "description": (
                 "Knowledge base, tickets and triage of the posdesk support desk. Send "
                 "`Authorization: Bearer <token>` (tokens from the admin page or `posdesk token create NAME`). "
-                'Every error is `{"ok": false, "error": "<message>", "status": N}`. '
+                'Every error is `{"ok": false, "error": "<message>", "status": N, "message": "<中文说明>"}`. '
                 f"Ticket and triage text is limited to {text_max} characters; request bodies to {body_max} bytes."
             ),
         },
@@ -285,16 +333,31 @@ def document(text_max: int, body_max: int) -> dict:
                     "operationId": "createTicket",
                     "summary": "File a ticket; it is triaged when stored (or later, if no model exists yet).",
                     "security": token,
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+                            "description": "A key of the client's choosing (1-255 printable ASCII characters), kept "
+                            "7 days per token: a retry with the same key and body gets 200 and the ticket filed "
+                            "the first time; the same key with another body gets 422.",
+                        }
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TicketInput"}}},
                     },
                     "responses": {
+                        "200": _ok(
+                            "A retry with an Idempotency-Key already used: the ticket it filed.", "TicketResponse"
+                        ),
                         "201": {
                             **_ok("The stored ticket with its triage.", "TicketResponse"),
                             "headers": {"Location": {"schema": {"type": "string"}, "description": "The ticket's URL."}},
                         },
                         **json_body,
+                        "422": _error("The Idempotency-Key was already used with a different body."),
                         **common,
                     },
                 }
@@ -305,7 +368,12 @@ def document(text_max: int, body_max: int) -> dict:
                     "summary": "One ticket with its triage and the desk's decisions.",
                     "security": token,
                     "parameters": [
-                        {"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                        {
+                            "name": "ticket_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID},
+                        }
                     ],
                     "responses": {
                         "200": _ok("The ticket.", "TicketResponse"),
@@ -336,22 +404,25 @@ def document(text_max: int, body_max: int) -> dict:
                     "operationId": "search",
                     "summary": "Search the knowledge base (highlighted snippets). Public for merchant articles.",
                     "security": optional_token,
-                    "parameters": [
-                        {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}},
-                        audience,
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "integer", "minimum": 1, "maximum": SEARCH_MAX_RESULTS, "default": 10},
-                        },
-                    ],
-                    "responses": {
-                        "200": _ok("Results, best first; empty for off-topic queries.", "SearchResponse"),
-                        "400": _error("`q` missing or empty, bad `audience` or `limit`."),
-                        **common,
+                    "parameters": search_parameters,
+                    "responses": search_responses,
+                },
+                "post": {
+                    "operationId": "searchPost",
+                    "summary": "The same search with its fields in a JSON body, keeping typed text out of URLs.",
+                    "security": optional_token,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchInput"}}},
                     },
-                }
+                    "responses": {
+                        **search_responses,
+                        "400": _error(
+                            "Body not a JSON object, an unknown field, `q` missing or empty, bad `audience` or `limit`."
+                        ),
+                        "413": json_body["413"],
+                    },
+                },
             },
             "/api/v1/articles/{slug}": {
                 "get": {

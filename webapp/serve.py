@@ -1,14 +1,51 @@
-"""`posdesk serve`: the app under gunicorn (a production WSGI server), initialised first if needed."""
+"""`posdesk serve`: the app under gunicorn (a production WSGI server), initialised first if needed,
+with a backlog-triage thread in each worker and card-like numbers masked in the access log."""
 
 from __future__ import annotations
 
+import re
+
 import click
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
-from webapp import create_app
+from triage.tickets import pending_count
+from webapp import backlog, create_app
 from webapp.cli import cli, init_command
 from webapp.db import close_db, get_db, is_initialised
 from webapp.model import current_triager
+
+# 11 or more digits, with single separators (also URL-encoded) between them: mobile, ID and card
+# numbers typed into a search box or a URL. Access logs need none of them.
+_LONG_DIGIT_RUN = re.compile(r"\d(?:(?:%20|%2[dDeEfF]|[ +\-./_])?\d){10,}")
+
+
+def mask_digit_runs(line: str) -> str:
+    """Replace runs of 11 or more digits (as in phone, ID and card numbers) by "***"."""
+    return _LONG_DIGIT_RUN.sub("***", line)
+
+
+class MaskingLogger(Logger):
+    """Gunicorn's logger, with long digit runs masked in every part of an access-log line."""
+
+    def atoms(self, resp, req, environ, request_time) -> dict:
+        """The access-log atoms, masked."""
+        atoms = super().atoms(resp, req, environ, request_time)
+        # Every text atom: the request line, path, query, headers ({…}i) and the WSGI environ ({…}e).
+        return {key: mask_digit_runs(value) if isinstance(value, str) else value for key, value in atoms.items()}
+
+
+def _start_backlog_worker(worker) -> None:
+    """Gunicorn hook, in each worker process once it has loaded the app."""
+    if worker.wsgi.config["TRIAGE_WORKER"]:
+        backlog.worker(worker.wsgi).ensure_started()
+
+
+def _stop_backlog_worker(server, worker) -> None:
+    """Gunicorn hook, as a worker process exits: let a triage batch under way finish."""
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        backlog.worker(app).stop(timeout=5)
 
 
 class PosdeskServer(BaseApplication):
@@ -40,8 +77,11 @@ def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> Non
     """
     if not is_initialised(get_db()):
         ctx.invoke(init_command)
-    triager = current_triager()  # triages tickets filed while no model existed
+    triager = current_triager()
     click.echo(f"triage model: {triager.version if triager else 'none yet (tickets wait untriaged)'}")
+    waiting = pending_count(get_db())
+    if waiting:
+        click.echo(f"{waiting} tickets wait for triage: the workers triage them in the background")
     close_db()  # no connection may cross the fork into the workers
     click.echo(f"posdesk serving on http://{host}:{port} with {workers} workers")
     PosdeskServer(
@@ -53,6 +93,9 @@ def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> Non
             "timeout": 60,
             "accesslog": "-",
             "errorlog": "-",
+            "logger_class": MaskingLogger,
+            "post_worker_init": _start_backlog_worker,
+            "worker_exit": _stop_backlog_worker,
             "control_socket_disable": True,  # no gunicornc control socket in $HOME
         }
     ).run()

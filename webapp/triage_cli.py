@@ -15,8 +15,9 @@ from triage.batch import classify_stream
 from triage.dataset import DatasetError, read_tickets, split, ticket_files
 from triage.evaluation import evaluate
 from triage.model import ModelError, load_model, model_exists
-from triage.tickets import agent_labels
+from triage.tickets import agent_labels, pending_count
 from triage.training import STAGES, train
+from webapp.backlog import triage_backlog
 from webapp.db import get_db
 
 
@@ -132,12 +133,30 @@ def classify_command(text: str | None, batch: bool, workers: int | None) -> None
     if not text or not text.strip():
         raise click.UsageError("give the ticket TEXT or --batch")
     p = triager.classify(text)
+    if not p.in_scope:
+        click.echo(f"scope:        not about POS acquiring ({p.confidence:.0%} sure) -> needs review")
     click.echo(f"category:     {p.category} ({p.confidence:.0%}){'  -> needs review' if p.needs_review else ''}")
     click.echo("alternatives: " + ", ".join(f"{a.category} {a.confidence:.0%}" for a in p.alternatives))
     click.echo("codes:        " + (", ".join(p.codes) or "-"))
     click.echo("articles:     " + ", ".join(p.articles))
     click.echo("because of:   " + (", ".join(p.explanation) or "-"))
     click.echo(f"model:        {p.model_version}")
+
+
+@triage_group.command("pending")
+def pending_command() -> None:
+    """Triage the tickets filed while no model existed (a running server's worker does it too).
+
+    Example: posdesk triage pending
+    """
+    waiting = pending_count(get_db())
+    if not waiting:
+        click.echo("no tickets wait for triage")
+        return
+    triager = _load()
+    click.echo(f"triaging {waiting} waiting tickets (after any run already under way)…")
+    count = triage_backlog(triager, wait=True)
+    click.echo(f"triaged {count} tickets with model {triager.version}; {pending_count(get_db())} still waiting")
 
 
 def train_if_missing() -> None:

@@ -47,8 +47,14 @@
     lastQuery = query;
     if (pending) pending.abort();
     pending = new AbortController();
-    var url = form.dataset.suggestUrl + "?limit=5&q=" + encodeURIComponent(query.slice(0, 200));
-    fetch(url, { signal: pending.signal, headers: { Accept: "application/json" } })
+    // The typed text goes in a POST body, never in a URL: URLs end up in access logs and histories.
+    fetch(form.dataset.suggestUrl, {
+      method: "POST",
+      signal: pending.signal,
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify({ q: query.slice(0, 200), limit: 5 })
+    })
       .then(function (r) { return r.ok ? r.json() : { results: [] }; })
       .then(function (data) { render((data.results || []).filter(function (h) { return h.url; })); })
       .catch(function () { /* offline or aborted: the server-side fallback still works */ });

@@ -1,0 +1,108 @@
+"""Triaging the backlog outside requests: tickets filed while no model existed are triaged by a
+background thread in each served process (one process at a time, by a lock file in the instance
+folder) or by `posdesk triage pending`. A request triages its own ticket at most, never the backlog.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from triage.tickets import Classifier, triage_pending
+from webapp.db import get_db
+from webapp.model import current_triager
+
+log = logging.getLogger(__name__)
+LOCK_FILE = "triage-backlog.lock"
+_EXTENSION = "posdesk.backlog"
+
+
+@contextmanager
+def backlog_lock(instance: Path, wait: bool) -> Iterator[bool]:
+    """Hold the instance's backlog lock for the block; yields False (at once) when another process
+    holds it and `wait` is false."""
+    path = Path(instance) / LOCK_FILE
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def triage_backlog(triager: Classifier, wait: bool = False) -> int:
+    """Triage the waiting tickets with this model unless another process is doing it; return how many."""
+    with backlog_lock(Path(current_app.instance_path), wait) as locked:
+        return triage_pending(get_db(), triager) if locked else 0
+
+
+class BacklogWorker:
+    """A daemon thread that, every few seconds, triages the waiting tickets once a model exists."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.interval = float(app.config["TRIAGE_WORKER_SECONDS"])
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def run_once(self) -> int:
+        """One round: triage the backlog when a model is loaded; return how many tickets were triaged."""
+        with self.app.app_context():
+            triager = current_triager()
+            count = triage_backlog(triager) if triager else 0
+        if count:
+            log.info("triaged %d waiting tickets with model %s", count, triager.version)
+        return count
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # a failing round (a locked database) must not end the thread
+                log.exception("triaging the backlog failed; trying again in %.0f s", self.interval)
+            self._stop.wait(self.interval)
+
+    def ensure_started(self) -> None:
+        """Start the thread in this process if it is not running (a fork leaves threads behind)."""
+        if self._pid == os.getpid() and self._thread and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._pid == os.getpid() and self._thread and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="posdesk-backlog", daemon=True)
+            self._pid = os.getpid()
+            self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Ask the thread to stop and wait for its current round to end."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+
+def worker(app: Flask) -> BacklogWorker:
+    """The app's backlog worker."""
+    return app.extensions[_EXTENSION]
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its backlog worker, started with the first request when TRIAGE_WORKER is on
+    (`posdesk serve` starts it as each worker process boots)."""
+    backlog = BacklogWorker(app)
+    app.extensions[_EXTENSION] = backlog
+    if app.config["TRIAGE_WORKER"]:
+        app.before_request(backlog.ensure_started)
