@@ -10,12 +10,14 @@ length on its own, so a long ticket's many character n-grams cannot drown its fe
 
 from __future__ import annotations
 
+import bisect
 import math
 import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Iterable
 from itertools import repeat
+from operator import itemgetter
 
 import numpy as np
 
@@ -27,6 +29,7 @@ CODE_WEIGHT = 1.5
 # An n-gram seen in fewer training texts than this says more about one writer than about a problem.
 MIN_DF = 2
 PARALLEL_FROM = 20_000
+MATRIX_CHUNK = 4096
 _WORD, _CHAR, _CODE = "w\x1f", "c\x1f", "code:"
 
 
@@ -67,11 +70,17 @@ class Featuriser:
     def __init__(self, names: list[str], idf: np.ndarray) -> None:
         self.names = names
         self.idf = idf.astype(np.float32)
-        # One dictionary per block, n-gram -> column: no prefixed key to build per n-gram.
-        self.blocks: dict[str, dict[str, int]] = {_WORD: {}, _CHAR: {}, _CODE: {}}
-        for i, name in enumerate(names):
-            prefix = next(p for p in self.blocks if name.startswith(p))
-            self.blocks[prefix][name[len(prefix) :]] = i
+        # One dictionary per block, n-gram -> column: no prefixed key to build per n-gram. Names come
+        # in block order (words, characters, codes), so each dictionary is built in C from a slice.
+        self.blocks: dict[str, dict[str, int]] = {}
+        start = 0
+        for prefix in (_WORD, _CHAR, _CODE):
+            end = bisect.bisect_left(names, True, lo=start, key=lambda n, p=prefix: not n.startswith(p))
+            strip = itemgetter(slice(len(prefix), None))
+            self.blocks[prefix] = dict(zip(map(strip, names[start:end]), range(start, end), strict=True))
+            start = end
+        if start != len(names):
+            raise ValueError("feature names are not in block order (words, characters, codes)")
 
     @classmethod
     def fit(cls, docs: Iterable[Analysis], min_df: int = MIN_DF) -> Featuriser:
@@ -121,6 +130,9 @@ class Featuriser:
         import scipy.sparse as sp
 
         docs = list(docs)
+        if len(docs) > MATRIX_CHUNK:  # every n-gram string of a chunk is alive at once: bound it
+            parts = [self.matrix(docs[i : i + MATRIX_CHUNK]) for i in range(0, len(docs), MATRIX_CHUNK)]
+            return sp.vstack(parts, format="csr")
         rows, cols, vals = [], [], []
         for column, grams_of in ((self.blocks[_WORD], word_ngrams), (self.blocks[_CHAR], char_ngrams)):
             grams, owner = [], []

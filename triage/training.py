@@ -85,6 +85,7 @@ def fit(
     training: Sequence[LabelledTicket], kb: Sequence[Article], out_of_scope: Sequence[str], version: str
 ) -> TriageModel:
     """Fit the category, article and scope blocks; return the model (thresholds at their defaults)."""
+    import joblib
     import scipy.sparse as sp
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
@@ -100,9 +101,16 @@ def fit(
 
     categories = [t.category for t in training]
     classifier = CalibratedClassifierCV(
-        LinearSVC(C=CATEGORY_C, class_weight="balanced", tol=1e-3), method="sigmoid", cv=3, ensemble=False
+        LinearSVC(C=CATEGORY_C, class_weight="balanced", tol=1e-3),
+        method="sigmoid",
+        cv=3,
+        ensemble=False,
+        n_jobs=os.cpu_count() or 1,
     )
-    classifier.fit(x_tickets, categories)
+    # liblinear releases the GIL: threads fit the folds side by side on one copy of the matrix
+    # (worker processes would each need their own).
+    with joblib.parallel_backend("threading"):
+        classifier.fit(x_tickets, categories)
     labels = [str(c) for c in classifier.classes_]
     calibrated = classifier.calibrated_classifiers_[0]
     category_w, category_b = _columns(calibrated.estimator.coef_, calibrated.estimator.intercept_, len(labels))
@@ -159,8 +167,8 @@ def set_thresholds(
     if not held_out:
         return {}
     docs = analyse_many([t.text for t in held_out])
-    scope_in = [model.scores(d).in_scope for d in docs]
-    scope_out = [model.scores(d).in_scope for d in analyse_many(list(outside_held))]
+    scope_in = [s.in_scope for s in model.scores_many(docs)]
+    scope_out = [s.in_scope for s in model.scores_many(analyse_many(list(outside_held)))]
     model.scope_threshold = round(float(np.quantile(scope_in, 1 - SCOPE_RECALL)), 4) if has_scope else 0.0
     predictions = model.predict_analysed(docs, explain=False)
     in_scope = [(p, t) for p, t in zip(predictions, held_out, strict=True) if p.in_scope]

@@ -10,6 +10,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -22,8 +23,13 @@ TOKEN_PREFIX = "pd_"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 TOKEN_USE_RESOLUTION_SECONDS = 60  # `last_used` is rewritten at most once a minute per token
-# Checked when the user does not exist, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("posdesk-dummy-password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked when the user does not exist, so that a wrong name costs as long as a wrong password
+    (made on first use: hashing costs a tenth of a second that commands without a login never need)."""
+    return generate_password_hash("posdesk-dummy-password")
 
 
 class AccountError(ValueError):
@@ -235,7 +241,7 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str) -> Use
     """Return the active user whose name and password match, else None."""
     user = find_user(db, username)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         return None
     if not check_password_hash(user.password_hash, password or ""):
         return None
