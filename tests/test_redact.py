@@ -134,3 +134,9 @@ def test_adversarial_digit_runs_are_masked_consistently(text):
     masked = mask_personal(text)
     assert mask_personal(masked) == masked  # masking is idempotent: the stored text is final
     assert not card_numbers(masked)  # nothing card-like survives
+
+
+def test_a_mistyped_unionpay_card_is_still_masked():
+    # 6222 0212 3456 7890 fails the Luhn check (one digit wrong), but 16 digits starting 62 are a card.
+    assert mask_card_numbers("卡号 6222 0212 3456 7890 刷不了") == "卡号 622202******7890 刷不了"
+    assert mask_card_numbers("商户号 898310058120345") == "商户号 898310058120345"  # 15 digits: a MID

@@ -64,7 +64,7 @@ def test_contact_fields_are_checked_by_kind_on_the_form_and_the_api(
     app, client, csrf, api_headers, field, value, message
 ):
     page = client.post("/tickets/new", data=form(csrf(client, "/tickets/new"), **{field: value}))
-    assert page.status_code == 200 and message in text_of(page)
+    assert page.status_code == 400 and message in text_of(page)
     api_field = "text" if field == "description" else field
     body = {"text": "退货提示没有权限", **{api_field: value}}
     error = api_error(client.post("/api/v1/tickets", json=body, headers=api_headers), 400)

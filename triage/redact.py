@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 CARD_MIN_DIGITS = 13
 CARD_MAX_DIGITS = 19
+UNIONPAY_MIN_DIGITS = 16
 # Between the digit groups of one number: spaces, dashes, dots and slashes (also full width), at most
 # two in a row ("6222 0212 3456 7890", "6222-0212…", "6222.0212…", "6222  0212…").
 _SEPARATORS = frozenset(" -./\u3000\u2010\u2011\u2012\u2013\u2014\ufe63\uff0d\uff0e\uff0f")
@@ -91,7 +92,10 @@ def _card_windows(text: str, groups: list[tuple[int, int]]) -> Iterator[tuple[in
         while j < len(groups) and offsets[j + 1] - offsets[i] <= CARD_MAX_DIGITS:
             a, b = offsets[i], offsets[j + 1]
             sums = even_plain if (b - 1) % 2 == 0 else odd_plain
-            if b - a >= CARD_MIN_DIGITS and (sums[b] - sums[a]) % 10 == 0:
+            luhn = b - a >= CARD_MIN_DIGITS and (sums[b] - sums[a]) % 10 == 0
+            # A UnionPay card (62…, 16-19 digits) typed with one digit wrong is still a card number.
+            unionpay = b - a >= UNIONPAY_MIN_DIGITS and digits[a : a + 2] == "62"
+            if luhn or unionpay:
                 found = j
             j += 1
         if found is None:
@@ -108,13 +112,14 @@ def _mask_digits(digits: str) -> str:
 
 
 def card_numbers(text: str) -> list[str]:
-    """The card numbers (13-19 digits passing Luhn, grouped or not) in text, as bare digits."""
+    """The card numbers in text, as bare digits: 13-19 digits passing Luhn, or 16-19 digits starting
+    with 62 (UnionPay) whether or not they pass it, grouped or not."""
     return [digits for groups in _runs(text) for _, _, digits in _card_windows(text, groups)]
 
 
 def mask_card_numbers(text: str) -> str:
-    """Replace every card number (13-19 digits passing Luhn; spaces, dashes, dots or slashes allowed
-    between groups; letters may touch it) by its first 6 and last 4 digits with stars between."""
+    """Replace every card number (see `card_numbers`; spaces, dashes, dots or slashes allowed between
+    groups; letters may touch it) by its first 6 and last 4 digits with stars between."""
     out, cursor = [], 0
     for groups in _runs(text):
         for start, end, digits in _card_windows(text, groups):

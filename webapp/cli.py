@@ -1,4 +1,5 @@
-"""The `posdesk` command line: one click group over the app (so `flask --app webapp` works too)."""
+"""The `posdesk` command line: one click group over the app (a FlaskGroup, so Flask's own commands
+are there too)."""
 
 from __future__ import annotations
 

@@ -169,7 +169,9 @@ def new_ticket():
             session["filed_ticket"] = ticket.id
             return redirect(url_for(".ticket_filed"))
         form.reviewed.data = "1"
-    return render_template("merchant/ticket_new.html", form=form, suggestions=suggestions)
+    # A refused submission is a 400 (with the form's Chinese messages), as the API answers.
+    status = 400 if form.errors else 200
+    return render_template("merchant/ticket_new.html", form=form, suggestions=suggestions), status
 
 
 @bp.get("/tickets/filed")
