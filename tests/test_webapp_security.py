@@ -157,3 +157,15 @@ def test_the_access_log_never_holds_card_phone_or_id_numbers():
     for number in ("6222", "0212 3456", "3456%207890", "1234-5678", "110101199003071234"):
         assert number not in line
     assert atoms["r"].startswith("GET /search?q=") and atoms["U"] == "/search"
+    assert "%E5%8D%A1%E5%8F%B7***" in atoms["r"]  # the escapes before the number stay whole
+
+
+def test_full_width_digits_typed_into_search_never_reach_the_access_log():
+    from webapp.serve import mask_digit_runs
+
+    full_width = "６２２８４８００１２３４５６７１"
+    encoded = "".join(f"%EF%BC%{0x90 + int(d):02X}" for d in "622848001234567")
+    for line in (f"GET /search?q={full_width} HTTP/1.1", f"GET /search?q=%E5%8D%A1{encoded} HTTP/1.1"):
+        masked = mask_digit_runs(line)
+        assert "***" in masked and "%EF%BC%96" not in masked and "６２２" not in masked
+    assert mask_digit_runs("GET /codes/58 HTTP/1.1") == "GET /codes/58 HTTP/1.1"

@@ -309,32 +309,10 @@ def validate_text(value: object) -> str:
     return value
 
 
-def file_ticket(
-    db: sqlite_utils.Database,
-    ticket_text: str,
-    *,
-    name: str = "",
-    phone: str = "",
-    merchant_no: str = "",
-    terminal_no: str = "",
-    source: str = "web",
-    actor: str = "merchant",
-    triager: Classifier | None = None,
-) -> Ticket:
-    """Store a new ticket with card numbers masked, triaged now when a model is given, else pending."""
-    ticket, _ = file_ticket_once(
-        db,
-        None,
-        ticket_text,
-        name=name,
-        phone=phone,
-        merchant_no=merchant_no,
-        terminal_no=terminal_no,
-        source=source,
-        actor=actor,
-        triager=triager,
-    )
-    return ticket
+def file_ticket(db: sqlite_utils.Database, ticket_text: str, **details) -> Ticket:
+    """Store a new ticket with card numbers masked, triaged now when a model is given, else pending
+    (`details` are `file_ticket_once`'s keyword arguments: contact fields, source, actor, triager)."""
+    return file_ticket_once(db, None, ticket_text, **details)[0]
 
 
 def file_ticket_once(

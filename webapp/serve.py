@@ -16,8 +16,11 @@ from webapp.db import close_db, get_db, is_initialised
 from webapp.model import current_triager
 
 # 11 or more digits, with single separators (also URL-encoded) between them: mobile, ID and card
-# numbers typed into a search box or a URL. Access logs need none of them.
-_LONG_DIGIT_RUN = re.compile(r"\d(?:(?:%20|%2[dDeEfF]|[ +\-./_])?\d){10,}")
+# numbers typed into a search box or a URL. Access logs need none of them. A digit is any Unicode
+# digit (full-width ones too) or a full-width digit percent-encoded in UTF-8 (%EF%BC%90-%EF%BC%99).
+_DIGIT = r"(?:\d|%[eE][fF]%[bB][cC]%9\d)"
+# A run never starts inside a percent escape (the 1 of %A1 is no digit of the number).
+_LONG_DIGIT_RUN = re.compile(rf"(?<!%)(?<!%[0-9A-Fa-f]){_DIGIT}(?:(?:%20|%2[dDeEfF]|[ +\-./_])?{_DIGIT}){{10,}}")
 
 
 def mask_digit_runs(line: str) -> str:

@@ -157,12 +157,13 @@ def clean_ticket(values: Mapping[str, object], required: Iterable[str] = ("text"
     return TicketInput(**cleaned)
 
 
-def _unknown(fields: Mapping[str, object], allowed: Iterable[str], where: str = "") -> FieldError | None:
+def _unknown(fields: Mapping[str, object], allowed: Iterable[str], inside: str = "") -> FieldError | None:
     unknown = sorted(ascii(name) for name in fields if name not in allowed)  # ascii(): a lone surrogate prints
     if not unknown:
         return None
     names = ", ".join(unknown)
-    return FieldError("body", f"unknown fields{where}: {names}", f"不认识的字段{where}：{names}")
+    where_en, where_zh = (f" in {inside}", f"{inside} 里") if inside else ("", "")
+    return FieldError("body", f"unknown fields{where_en}: {names}", f"{where_zh}不认识的字段：{names}")
 
 
 def ticket_from_json(body: Mapping[str, object]) -> TicketInput:
@@ -175,7 +176,7 @@ def ticket_from_json(body: Mapping[str, object]) -> TicketInput:
     if contact is not None:
         if not isinstance(contact, dict):
             raise TicketInputError([FieldError("contact", "contact must be an object", "contact 必须是 JSON 对象")])
-        if error := _unknown(contact, CONTACT_FIELDS, " in contact"):
+        if error := _unknown(contact, CONTACT_FIELDS, "contact"):
             raise TicketInputError([error])
         for field, value in contact.items():
             if values.get(field) not in (None, "", value):
