@@ -232,3 +232,22 @@ def test_ticket_file_is_valid(path):
         assert 5 <= len(r["text"]) <= 300, r["id"]
         assert 1 <= len(r["articles"]) <= 3 and all(ARTICLES[s].is_public for s in r["articles"]), r["id"]
     assert len({r["text"] for r in rows}) == len(rows), "duplicate ticket texts"
+
+
+def test_agent_search_files_are_valid():
+    files = sorted((data_dir() / "agent").glob("*.jsonl"))
+    for path in files:
+        raw = path.read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in raw]
+        assert raw == [json.dumps(r, ensure_ascii=False) for r in rows]
+        assert [r["id"] for r in rows] == sorted({r["id"] for r in rows})
+        assert len({r["text"] for r in rows}) == len(rows)
+        for r in rows:
+            assert set(r) == {"id", "text", "article"} and r["article"] in ARTICLES, r["id"]
+
+
+def test_out_of_scope_files_are_valid():
+    for path in sorted((data_dir() / "scope").glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        assert len({r["id"] for r in rows}) == len(rows) and len({r["text"] for r in rows}) == len(rows)
+        assert all(set(r) == {"id", "text", "kind"} and r["text"].strip() for r in rows), path.name

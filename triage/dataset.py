@@ -73,6 +73,22 @@ def read_out_of_scope(folder: Path | None = None) -> list[tuple[str, str]]:
     return pairs
 
 
+def read_agent_searches(folder: Path | None = None) -> list[tuple[str, str]]:
+    """(text, slug) pairs: how support agents search for an article (`data/agent/*.jsonl`, lines
+    `{"id", "text", "article"}`), internal procedures above all. Raises DatasetError naming a bad line."""
+    pairs = []
+    for file in sorted((folder or data_dir() / "agent").glob("*.jsonl")):
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                pairs.append((str(row["text"]), str(row["article"])))
+            except (ValueError, KeyError, TypeError) as e:
+                raise DatasetError(f"{file}:{number}: not an agent search line ({e})") from e
+    return pairs
+
+
 def _hash(ticket_id: str) -> int:
     return int.from_bytes(hashlib.sha256(ticket_id.encode("utf-8")).digest()[:8], "big")
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from kb.articles import Article, load_articles
 from kb.codes import ResponseCode, load_codes
-from triage.dataset import LabelledTicket, read_out_of_scope, split, split_texts
+from triage.dataset import LabelledTicket, read_agent_searches, read_out_of_scope, split, split_texts
 from triage.evaluation import choose_threshold, evaluate, scope_report
 from triage.features import Featuriser, analyse_many
 from triage.model import FORMAT, TriageModel, save_model
@@ -91,7 +91,11 @@ def fit(
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
 
+    # The articles' and codes' own words, and how agents search for them (internal procedures have
+    # no tickets: without these the ranker would not know an agent's "转风控条件" means one).
+    known = {a.slug for a in kb}
     own = article_documents(kb) + code_documents(load_codes())
+    own += [(text, slug) for text, slug in read_agent_searches() if slug in known]
     texts = [t.text for t in training]
     docs = analyse_many([*texts, *(t for t, _ in own), *out_of_scope])
     featuriser = Featuriser.fit(docs)
@@ -121,7 +125,6 @@ def fit(
 
     # The ranker learns which article answers which ticket; the articles' and codes' own text
     # covers slugs no ticket names yet.
-    known = {a.slug for a in kb}
     seen: dict[str, int] = {}
     rank_rows = []
     for i, ticket in enumerate(training):
