@@ -33,6 +33,7 @@ STAGES = ("prepare", "fit", "evaluate", "save")
 RANKER_TICKETS_PER_ARTICLE = 200
 # Held-out in-scope tickets that must pass the scope check; the threshold follows from it.
 SCOPE_RECALL = 0.99
+# Fixed seeds (liblinear shuffles its coordinate descent): the same data gives the same model.
 CATEGORY_C = 0.5
 RANKER_C = 0.5
 SCOPE_C = 1.0
@@ -105,7 +106,7 @@ def fit(
 
     categories = [t.category for t in training]
     classifier = CalibratedClassifierCV(
-        LinearSVC(C=CATEGORY_C, class_weight="balanced", tol=1e-3),
+        LinearSVC(C=CATEGORY_C, class_weight="balanced", tol=1e-3, random_state=0),
         method="sigmoid",
         cv=3,
         ensemble=False,
@@ -133,7 +134,7 @@ def fit(
             seen[first] = seen.get(first, 0) + 1
             if seen[first] <= RANKER_TICKETS_PER_ARTICLE:
                 rank_rows.append(i)
-    ranker = LinearSVC(C=RANKER_C, tol=1e-3)
+    ranker = LinearSVC(C=RANKER_C, tol=1e-3, random_state=0)
     ranker.fit(
         sp.vstack([x_tickets[rank_rows], x_own]), [training[i].articles[0] for i in rank_rows] + [s for _, s in own]
     )
@@ -143,7 +144,7 @@ def fit(
     # Short in-scope text too (every tag is a phrase merchants use), or the detector would learn
     # "short means chatter" from the out-of-scope corpus.
     x_tags = featuriser.matrix(analyse_many([tag for a in kb for tag in a.tags if not tag.isascii()]))
-    scope = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear")
+    scope = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear", random_state=0)
     in_scope = sp.vstack([x_tickets, x_own, x_tags])
     scope.fit(sp.vstack([in_scope, x_out]), np.r_[np.ones(in_scope.shape[0]), np.zeros(x_out.shape[0])])
 
