@@ -3,6 +3,7 @@ key-value meta table."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,11 +15,15 @@ SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 
 
-def open_db(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) the database at path, in WAL mode, with foreign keys on."""
+def open_db(path: Path | str, any_thread: bool = False) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at path, in WAL mode, with foreign keys on.
+
+    With any_thread, the connection may be closed by another thread than the one that opened it (a
+    pool closing its threads' connections); it must still be used by one thread at a time.
+    """
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite_utils.Database(path)
+    db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=not any_thread))
     if str(path) != ":memory:":
         db.enable_wal()
     db.execute("PRAGMA foreign_keys = ON")

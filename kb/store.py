@@ -5,6 +5,7 @@ Raw rows stay in here; callers get `Article`, `Category` and `ResponseCode` valu
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,22 +106,26 @@ def sync_knowledge_base(db: sqlite_utils.Database, root: Path | None = None) -> 
     added = tuple(s for s in wanted if s not in stored)
     updated = tuple(s for s in wanted if s in stored and stored[s] != wanted[s].content_hash)
     removed = tuple(s for s in stored if s not in wanted)
+    category_rows = [
+        {
+            "slug": c.slug,
+            "name": c.name,
+            "definition": c.definition,
+            "signals": json.dumps(c.signals, ensure_ascii=False),
+            "codes": json.dumps(c.codes),
+            "position": i,
+        }
+        for i, c in enumerate(categories)
+    ]
+    code_rows = [vars(c) for c in codes.values()]
+    # Pages show categories and codes too: a change to them alone is a new knowledge-base version.
+    tables_hash = hashlib.sha256(
+        json.dumps([category_rows, code_rows], ensure_ascii=False, sort_keys=True).encode()
+    ).hexdigest()
     with write(db):
-        db["categories"].upsert_all(
-            [
-                {
-                    "slug": c.slug,
-                    "name": c.name,
-                    "definition": c.definition,
-                    "signals": json.dumps(c.signals, ensure_ascii=False),
-                    "codes": json.dumps(c.codes),
-                    "position": i,
-                }
-                for i, c in enumerate(categories)
-            ],
-            pk="slug",
-        )
-        db["response_codes"].upsert_all([vars(c) for c in codes.values()], pk="code")
+        tables_changed = get_meta(db, "kb_tables_hash") != tables_hash
+        db["categories"].upsert_all(category_rows, pk="slug")
+        db["response_codes"].upsert_all(code_rows, pk="code")
         changed = [wanted[s] for s in (*added, *updated)]
         for slug in (*removed, *updated):
             db.execute("DELETE FROM article_codes WHERE slug = ?", [slug])
@@ -135,8 +140,11 @@ def sync_knowledge_base(db: sqlite_utils.Database, root: Path | None = None) -> 
             )
         if added or updated or removed:
             refresh_term_frequencies(db)
+        if added or updated or removed or tables_changed:
+            # Every cached page and rendering keyed on this version is stale from here on.
             generation = int(get_meta(db, "kb_generation", "0")) + 1
             set_meta(db, "kb_generation", str(generation))
+            set_meta(db, "kb_tables_hash", tables_hash)
     return SyncReport(added, updated, removed, len(wanted) - len(added) - len(updated))
 
 
@@ -233,13 +241,17 @@ def articles_for_code(db: sqlite_utils.Database, code: str, audience: str = "mer
     return [found[s] for s in order]
 
 
-def record_view(db: sqlite_utils.Database, slug: str) -> None:
-    """Count one read of an article."""
-    db.execute(
-        "INSERT INTO article_views (slug, views) VALUES (?, 1) ON CONFLICT(slug) DO UPDATE SET views = views + 1",
-        [slug],
-    )
-    db.conn.commit()
+def record_views(db: sqlite_utils.Database, counts: dict[str, int]) -> None:
+    """Add a batch of reads ({slug: views}) to the articles' view counts, in one write transaction."""
+    rows = [(slug, n) for slug, n in counts.items() if n > 0]
+    if not rows:
+        return
+    with write(db):
+        db.conn.executemany(
+            "INSERT INTO article_views (slug, views) VALUES (?, ?) "
+            "ON CONFLICT(slug) DO UPDATE SET views = views + excluded.views",
+            rows,
+        )
 
 
 def most_read(db: sqlite_utils.Database, limit: int = 6, audience: str = "merchant") -> list[Article]:

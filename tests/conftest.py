@@ -135,7 +135,11 @@ def make_app(tmp_path, kb_file, monkeypatch, fake_triager):
         built.append(create_app({**defaults, **config}))
         return built[-1]
 
-    return build
+    yield build
+    from webapp.db import close_all
+
+    for app in built:
+        close_all(app)
 
 
 @pytest.fixture

@@ -73,14 +73,14 @@ def test_one_address_cannot_stuff_an_articles_votes(make_app):
     url = "/articles/printer-issue/vote"
     for _ in range(2):
         browser = app.test_client()  # a new visitor cookie each time: the cookie alone is no limit
-        data = {"helpful": "yes", "csrf_token": csrf_token_from(browser, "/articles/printer-issue")}
+        data = {"helpful": "yes", "csrf_token": csrf_token_from(browser, "/articles/printer-issue/feedback")}
         assert browser.post(url, data=data).status_code == 302
     browser = app.test_client()
-    data = {"helpful": "yes", "csrf_token": csrf_token_from(browser, "/articles/printer-issue")}
+    data = {"helpful": "yes", "csrf_token": csrf_token_from(browser, "/articles/printer-issue/feedback")}
     refused = browser.post(url, data=data)
     assert refused.status_code == 429 and "操作太频繁" in refused.get_data(as_text=True)
     other = browser.post(
         "/articles/wifi-setup/vote",
-        data={"helpful": "yes", "csrf_token": csrf_token_from(browser, "/articles/wifi-setup")},
+        data={"helpful": "yes", "csrf_token": csrf_token_from(browser, "/articles/wifi-setup/feedback")},
     )
     assert other.status_code == 302

@@ -112,7 +112,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         LOGIN_FREE_FAILURES=5,
         DESK_SESSION_HOURS=12,  # a desk login lasts this long at most
         TRIAGE_WORKER=True,  # triage tickets filed while no model existed in a background thread
-        TRIAGE_WORKER_SECONDS=5.0,
+        TRIAGE_WORKER_SECONDS=5.0,  # also how often noted reads and token uses are written (webapp.deferred)
+        VIEW_FLUSH_COUNT=1000,  # ... or sooner, once this many reads wait in a worker
+        PUBLIC_PAGE_MAX_AGE=60,  # seconds a browser or proxy may show a FAQ page before asking again
         TICKETS_PER_PAGE=20,
         TRUSTED_PROXIES=0,
         TRIAGER_LOADER=None,  # tests may inject a loader(model_dir) -> Triager
@@ -132,7 +134,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    from webapp import admin, agent, api, auth, backlog, db, errors, merchant, model, render
+    from webapp import admin, agent, api, assets, auth, backlog, caching, db, errors, merchant, model, render
     from webapp.extensions import csrf, limiter
 
     app.before_request(_check_request_body)  # first: before CSRF protection reads the form
@@ -150,4 +152,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.after_request(_security_headers)
+    caching.init_app(app, assets.init_app(app))  # WhiteNoise wraps the app: static files never reach Flask
     return app

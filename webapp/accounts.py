@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 
@@ -318,8 +319,11 @@ def revoke_token_by_id(db: sqlite_utils.Database, token_id: int) -> ApiToken:
     return _revoke(db, "id", token_id, "no such active token")
 
 
-def verify_token(db: sqlite_utils.Database, secret: str) -> ApiToken | None:
-    """Return the active token whose secret this is (noting its use), else None."""
+def verify_token(
+    db: sqlite_utils.Database, secret: str, note_use: Callable[[int, str], None] | None = None
+) -> ApiToken | None:
+    """Return the active token whose secret this is (noting its use), else None. With note_use, the
+    use is handed to it (to be written later, in a batch) instead of written here."""
     if not secret or not secret.startswith(TOKEN_PREFIX):
         return None
     rows = list(db.query("SELECT * FROM api_tokens WHERE token_hash = ? AND revoked IS NULL", [hash_secret(secret)]))
@@ -329,7 +333,20 @@ def verify_token(db: sqlite_utils.Database, secret: str) -> ApiToken | None:
     if token.last_used is None or _seconds_since(token.last_used) >= TOKEN_USE_RESOLUTION_SECONDS:
         # Not on every request: a write per API call would make every reader a writer.
         now = _now()
-        with write(db):
-            db.execute("UPDATE api_tokens SET last_used = ? WHERE id = ?", [now, token.id])
+        if note_use is not None:
+            note_use(token.id, now)
+        else:
+            record_token_uses(db, {token.id: now})
         token = replace(token, last_used=now)
     return token
+
+
+def record_token_uses(db: sqlite_utils.Database, uses: dict[int, str]) -> None:
+    """Stamp tokens' last use ({token id: UTC timestamp}), never moving a stamp back in time."""
+    if not uses:
+        return
+    with write(db):
+        db.conn.executemany(
+            "UPDATE api_tokens SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)",
+            [(when, token_id, when) for token_id, when in uses.items()],
+        )

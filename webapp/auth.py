@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from webapp import accounts, sessions
 from webapp.db import get_db
+from webapp.deferred import deferred
 from webapp.extensions import login_manager
 
 
@@ -50,7 +51,8 @@ def request_token() -> accounts.ApiToken | None:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             abort(401, description="Authorization must be 'Bearer <token>'")
-        token = accounts.verify_token(get_db(), secret.strip())
+        # The last-use stamp is written by the background worker: a GET of the API never commits.
+        token = accounts.verify_token(get_db(), secret.strip(), deferred().note_token_use)
         if token is None:
             abort(401, description="invalid or revoked API token")
     g.api_token = token

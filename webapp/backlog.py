@@ -1,6 +1,7 @@
-"""Triaging the backlog outside requests: tickets filed while no model existed are triaged by a
-background thread in each served process (one process at a time, by a lock file in the instance
-folder) or by `posdesk triage pending`. A request triages its own ticket at most, never the backlog.
+"""Work kept out of requests: tickets filed while no model existed are triaged by a background thread
+in each served process (one process at a time, by a lock file in the instance folder) or by `posdesk
+triage pending`; the same thread writes the article reads and token uses noted in memory (webapp.deferred). A
+request triages its own ticket at most, never the backlog, and a page view never writes.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +18,9 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from triage.tickets import Classifier, triage_pending
+from webapp import deferred as deferred_writes
 from webapp.db import get_db
+from webapp.deferred import deferred
 from webapp.model import current_triager
 
 log = logging.getLogger(__name__)
@@ -48,7 +52,8 @@ def triage_backlog(triager: Classifier, wait: bool = False) -> int:
 
 
 class BacklogWorker:
-    """A daemon thread that, every few seconds, triages the waiting tickets once a model exists."""
+    """A daemon thread that, every few seconds, triages the waiting tickets once a model exists and
+    writes the counted article reads (sooner when many wait, and once more as it stops)."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -67,13 +72,29 @@ class BacklogWorker:
             log.info("triaged %d waiting tickets with model %s", count, triager.version)
         return count
 
+    def flush_writes(self) -> int:
+        """Write the article reads and token uses noted in this process; return how many reads."""
+        noted = deferred(self.app)
+        if not any(noted.pending()):
+            return 0
+        with self.app.app_context():
+            return noted.flush(get_db())
+
     def _loop(self) -> None:
+        views = deferred(self.app)
+        next_triage = 0.0
         while not self._stop.is_set():
+            if time.monotonic() >= next_triage:
+                next_triage = time.monotonic() + self.interval
+                try:
+                    self.run_once()
+                except Exception:  # a failing round (a locked database) must not end the thread
+                    log.exception("triaging the backlog failed; trying again in %.0f s", self.interval)
             try:
-                self.run_once()
-            except Exception:  # a failing round (a locked database) must not end the thread
-                log.exception("triaging the backlog failed; trying again in %.0f s", self.interval)
-            self._stop.wait(self.interval)
+                self.flush_writes()
+            except Exception:  # the reads stay counted and are written with the next batch
+                log.exception("writing view counts and token uses failed; trying again in %.0f s", self.interval)
+            views.due.wait(max(0.0, next_triage - time.monotonic()))
 
     def ensure_started(self) -> None:
         """Start the thread in this process if it is not running (a fork leaves threads behind)."""
@@ -88,10 +109,15 @@ class BacklogWorker:
             self._thread.start()
 
     def stop(self, timeout: float = 10) -> None:
-        """Ask the thread to stop and wait for its current round to end."""
+        """Ask the thread to stop, wait for its current round to end, then write the reads still counted."""
         self._stop.set()
+        deferred(self.app).due.set()  # wake the thread from its wait
         if self._thread:
             self._thread.join(timeout)
+        try:
+            self.flush_writes()
+        except Exception:
+            log.exception("writing view counts and token uses at exit failed: %s", deferred(self.app).pending())
 
 
 def worker(app: Flask) -> BacklogWorker:
@@ -102,6 +128,7 @@ def worker(app: Flask) -> BacklogWorker:
 def init_app(app: Flask) -> None:
     """Give the app its backlog worker, started with the first request when TRIAGE_WORKER is on
     (`posdesk serve` starts it as each worker process boots)."""
+    deferred_writes.init_app(app)
     backlog = BacklogWorker(app)
     app.extensions[_EXTENSION] = backlog
     if app.config["TRIAGE_WORKER"]:

@@ -1,5 +1,6 @@
 """The merchant (public) pages: home, categories, articles with votes, response codes, search and the
-ticket form. Internal (agent) articles are invisible here."""
+ticket form. Internal (agent) articles are invisible here. The FAQ pages are the same for every
+visitor and cacheable (webapp.caching); an article's vote form, which is not, is a page of its own."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -28,11 +30,13 @@ from kb.store import (
     list_categories,
     list_codes,
     most_read,
-    record_view,
 )
 from kb.text import analyse
 from triage.tickets import file_ticket, get_ticket, suggested_articles
+from webapp import CONTENT_SECURITY_POLICY
+from webapp.caching import render_public
 from webapp.db import get_db
+from webapp.deferred import deferred
 from webapp.extensions import limiter
 from webapp.feedback import has_voted, record_vote
 from webapp.forms import TicketForm, VoteForm
@@ -52,7 +56,10 @@ SUGGESTIONS = 5
 def index():
     """Home: search box, the categories with their article counts, the most-read articles."""
     db = get_db()
-    return render_template("merchant/index.html", categories=list_categories(db), popular=most_read(db, 8))
+    popular = most_read(db, 8)
+    return render_public(
+        "merchant/index.html", tuple(a.slug for a in popular), categories=list_categories(db), popular=popular
+    )
 
 
 @bp.get("/categories/<slug>")
@@ -61,7 +68,9 @@ def category(slug: str):
     db = get_db()
     found = get_category(db, slug) or abort(404)
     codes = [c for c in (get_code(db, code) for code in found.codes) if c]
-    return render_template("merchant/category.html", category=found, articles=list_articles(db, slug), codes=codes)
+    return render_public(
+        "merchant/category.html", (slug,), category=found, articles=list_articles(db, slug), codes=codes
+    )
 
 
 @bp.get("/articles/<slug>")
@@ -69,16 +78,33 @@ def article(slug: str):
     """One public article, rendered and sanitised, with its codes, related articles and the vote form."""
     db = get_db()
     found = get_article(db, slug) or abort(404)
-    record_view(db, slug)
-    return render_template(
+    deferred().count_view(slug)  # in memory: the background worker writes the counts in batches
+    return render_public(
         "merchant/article.html",
+        (slug,),
         article=found,
         category=get_category(db, found.category),
         codes=[c for c in (get_code(db, code) for code in found.codes) if c],
         related=get_articles(db, list(found.related)),
-        form=VoteForm(),
-        voted=has_voted(db, slug, request.cookies.get(VISITOR_COOKIE)),
     )
+
+
+# The vote form may be framed by this site's own article pages only (the CSP's frame-ancestors).
+_FRAMED_BY_SELF = CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+
+
+@bp.get("/articles/<slug>/feedback")
+def feedback(slug: str):
+    """An article's "这篇文章有帮助吗？" form (or "感谢您的反馈"), framed into the article page: the
+    visitor's own CSRF token and vote, so never stored by any cache."""
+    db = get_db()
+    found = get_article(db, slug) or abort(404)
+    voted = has_voted(db, slug, request.cookies.get(VISITOR_COOKIE))
+    response = make_response(render_template("merchant/feedback.html", article=found, form=VoteForm(), voted=voted))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = _FRAMED_BY_SELF
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
 
 
 @bp.post("/articles/<slug>/vote")
@@ -96,7 +122,7 @@ def vote(slug: str):
         flash("感谢您的反馈，我们会持续改进这篇文章。", "success")
     else:
         flash("您已经评价过这篇文章，感谢支持。", "info")
-    response = redirect(url_for(".article", slug=slug, _anchor="feedback"))
+    response = redirect(url_for(".feedback", slug=slug))
     if VISITOR_COOKIE not in request.cookies:
         response.set_cookie(
             VISITOR_COOKIE,
@@ -115,7 +141,7 @@ def codes():
     groups: dict[str, list] = {}
     for found in list_codes(get_db()):
         groups.setdefault(found.who_acts, []).append(found)
-    return render_template("merchant/codes.html", groups=groups)
+    return render_public("merchant/codes.html", (), groups=groups)
 
 
 @bp.get("/codes/<code>")
@@ -125,8 +151,9 @@ def code(code: str):
     found = get_code(db, code) or abort(404)
     if found.code != code:
         return redirect(url_for(".code", code=found.code), 301)
-    return render_template(
+    return render_public(
         "merchant/code.html",
+        (found.code,),
         code=found,
         category=get_category(db, found.category),
         articles=articles_for_code(db, found.code),

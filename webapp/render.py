@@ -4,6 +4,7 @@ is masked once, when a ticket is stored, never on each page view.)"""
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 import nh3
 from flask import Flask
@@ -22,7 +23,21 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def render_markdown(body: str, article_base: str = _ARTICLE_LINK) -> Markup:
-    """Render an article body to sanitised HTML, pointing `/articles/<slug>` links at article_base."""
+    """Render an article body to sanitised HTML, pointing `/articles/<slug>` links at article_base.
+
+    Rendered once per article version: the body itself is the cache key (an edited article is a new
+    key, and the old one ages out), so each worker renders and sanitises an article once, not per view.
+    """
+    return _render_cached(body, article_base)
+
+
+@lru_cache(maxsize=512)  # 71 articles, two link bases: room for every version a sync brings
+def _render_cached(body: str, article_base: str) -> Markup:
+    return render_markdown_uncached(body, article_base)
+
+
+def render_markdown_uncached(body: str, article_base: str = _ARTICLE_LINK) -> Markup:
+    """Render and sanitise an article body every time (what `render_markdown` caches)."""
 
     def rewrite(tag: str, attribute: str, value: str) -> str | None:
         if tag == "a" and attribute == "href" and value.startswith(_ARTICLE_LINK):

@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 
 import click
+from flask import current_app
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from triage.tickets import pending_count
 from webapp import backlog, create_app
 from webapp.cli import cli, init_command
-from webapp.db import close_db, get_db, is_initialised
+from webapp.db import close_all, close_db, get_db, is_initialised
 from webapp.model import current_triager
 
 # 11 or more digits, with single separators (also URL-encoded) between them: mobile, ID and card
@@ -45,10 +46,12 @@ def _start_backlog_worker(worker) -> None:
 
 
 def _stop_backlog_worker(server, worker) -> None:
-    """Gunicorn hook, as a worker process exits: let a triage batch under way finish."""
+    """Gunicorn hook, as a worker process exits: let a triage batch under way finish, write the article
+    reads counted in memory, and close the worker's database connections."""
     app = getattr(worker, "wsgi", None)
     if app is not None and hasattr(app, "extensions"):
         backlog.worker(app).stop(timeout=5)
+        close_all(app)
 
 
 class PosdeskServer(BaseApplication):
@@ -86,6 +89,7 @@ def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> Non
     if waiting:
         click.echo(f"{waiting} tickets wait for triage: the workers triage them in the background")
     close_db()  # no connection may cross the fork into the workers
+    close_all(current_app)
     click.echo(f"posdesk serving on http://{host}:{port} with {workers} workers")
     PosdeskServer(
         {

@@ -1,0 +1,167 @@
+"""The FAQ pages are cheap to read: a page view never writes, public pages are cacheable and answer a
+conditional GET with 304 until the knowledge base changes, nothing per visitor is in what a proxy may
+keep, and static files have hashed names with long-lived caching."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+
+import pytest
+
+from kb.paths import data_dir
+from kb.store import sync_knowledge_base
+from webapp.backlog import worker
+from webapp.db import get_db
+
+PUBLIC_PAGES = ["/", "/categories/txn-not-enabled", "/articles/printer-issue", "/codes/", "/codes/58"]
+
+
+def committed_since(app, conn: sqlite3.Connection, before: int) -> bool:
+    """True when another connection committed since `before` (SQLite's data_version, as seen by conn)."""
+    return conn.execute("PRAGMA data_version").fetchone()[0] != before
+
+
+def test_reading_articles_never_writes_and_the_reads_are_written_in_one_batch(app, client):
+    client.get("/codes/")  # the first request of a process creates any missing tables
+    watcher = sqlite3.connect(app.config["DATABASE"])
+    try:
+        before = watcher.execute("PRAGMA data_version").fetchone()[0]
+        for _ in range(3):
+            assert client.get("/articles/printer-issue").status_code == 200
+        assert client.get("/articles/wifi-setup").status_code == 200
+        assert not committed_since(app, watcher, before), "a GET of an article committed"
+        assert worker(app).flush_writes() == 4
+        assert committed_since(app, watcher, before)
+    finally:
+        watcher.close()
+    with app.app_context():
+        views = dict(get_db().execute("SELECT slug, views FROM article_views").fetchall())
+    assert views == {"printer-issue": 3, "wifi-setup": 1}
+
+
+def test_a_clean_stop_writes_the_reads_still_counted(app, client):
+    client.get("/articles/printer-issue")
+    client.get("/articles/printer-issue")
+    worker(app).stop(timeout=1)  # what gunicorn's worker_exit hook calls
+    with app.app_context():
+        row = get_db().execute("SELECT views FROM article_views WHERE slug = 'printer-issue'").fetchone()
+    assert row == (2,)
+
+
+@pytest.mark.parametrize("url", PUBLIC_PAGES)
+def test_public_pages_are_cacheable_and_unchanged_ones_are_304(client, url):
+    first = client.get(url)
+    assert first.status_code == 200
+    assert first.headers["Cache-Control"] == "public, max-age=60"
+    assert "Cookie" in first.headers["Vary"]
+    assert "Set-Cookie" not in first.headers
+    etag = first.headers["ETag"]
+
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == etag and again.headers["Cache-Control"] == "public, max-age=60"
+    assert client.get(url, headers={"If-None-Match": '"something-else"'}).status_code == 200
+
+
+def test_an_edited_article_gets_a_new_etag_and_new_html(app, client, tmp_path):
+    first = client.get("/articles/printer-issue")
+    home = client.get("/")
+    root = tmp_path / "data"
+    shutil.copytree(data_dir(), root, ignore=shutil.ignore_patterns("tickets"))
+    path = root / "articles" / "printer-issue.md"
+    path.write_text(path.read_text("utf-8").replace("## 症状\n", "## 症状\n热敏纸装反了也会打出白纸。\n"), "utf-8")
+    with app.app_context():
+        assert sync_knowledge_base(get_db(), root).updated == ("printer-issue",)
+
+    after = client.get("/articles/printer-issue", headers={"If-None-Match": first.headers["ETag"]})
+    assert after.status_code == 200 and after.headers["ETag"] != first.headers["ETag"]
+    assert "热敏纸装反了也会打出白纸。" in after.get_data(as_text=True)
+    assert "热敏纸装反了" not in first.get_data(as_text=True)
+    assert client.get("/", headers={"If-None-Match": home.headers["ETag"]}).status_code == 200
+
+
+def test_a_response_code_edit_alone_is_a_new_version(app, client, tmp_path):
+    first = client.get("/codes/58")
+    root = tmp_path / "data"
+    shutil.copytree(data_dir(), root, ignore=shutil.ignore_patterns("tickets"))
+    table = root / "response_codes.csv"
+    text = table.read_text("utf-8")
+    assert "不允许终端进行的交易" in text
+    table.write_text(text.replace("不允许终端进行的交易", "终端不允许的这类交易"), "utf-8")
+    with app.app_context():
+        report = sync_knowledge_base(get_db(), root)
+    assert (report.added, report.updated, report.removed) == ((), (), ())
+    after = client.get("/codes/58", headers={"If-None-Match": first.headers["ETag"]})
+    assert after.status_code == 200 and "终端不允许的这类交易" in after.get_data(as_text=True)
+
+
+def test_the_vote_form_is_per_visitor_and_never_in_the_cacheable_page(app, csrf):
+    alice, bob = app.test_client(), app.test_client()
+    page = alice.get("/articles/printer-issue").get_data(as_text=True)
+    assert "csrf_token" not in page and "感谢您的反馈" not in page
+    assert 'src="/articles/printer-issue/feedback"' in page
+
+    form = alice.get("/articles/printer-issue/feedback")
+    assert form.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'self'" in form.headers["Content-Security-Policy"]
+    assert form.headers["X-Frame-Options"] == "SAMEORIGIN"
+    token = csrf(alice, "/articles/printer-issue/feedback")
+    assert token != csrf(bob, "/articles/printer-issue/feedback")
+    voted = alice.post("/articles/printer-issue/vote", data={"helpful": "yes", "csrf_token": token})
+    assert voted.status_code == 302
+
+    assert "感谢您的反馈" in alice.get("/articles/printer-issue/feedback").get_data(as_text=True)
+    assert "感谢您的反馈" not in bob.get("/articles/printer-issue/feedback").get_data(as_text=True)
+    # The article itself stays one page for everyone: same bytes, same ETag, voted or not.
+    after_a, after_b = alice.get("/articles/printer-issue"), bob.get("/articles/printer-issue")
+    assert after_a.data == after_b.data and after_a.headers["ETag"] == after_b.headers["ETag"]
+    assert "感谢您的反馈" not in after_a.get_data(as_text=True)
+
+
+def test_pages_with_personal_data_stay_no_store(client):
+    assert client.get("/tickets/new").headers["Cache-Control"] == "no-store"
+    assert client.get("/search", query_string={"q": "退货"}).headers.get("Cache-Control", "") != "public, max-age=60"
+
+
+def test_static_files_have_hashed_names_long_caching_and_compression(client):
+    page = client.get("/").get_data(as_text=True)
+    css_url = re.search(r'href="(/static/css/posdesk\.[0-9a-f]{12}\.css)"', page).group(1)
+    with client.get(css_url, headers={"Accept-Encoding": "gzip"}) as css:
+        assert css.status_code == 200
+        assert "immutable" in css.headers["Cache-Control"]
+        assert int(re.search(r"max-age=(\d+)", css.headers["Cache-Control"]).group(1)) >= 365 * 24 * 3600
+        assert css.headers["Content-Encoding"] == "gzip"
+        assert css.headers["X-Content-Type-Options"] == "nosniff"
+    with client.get("/static/css/posdesk.css") as plain:  # the unhashed name still works, briefly cached
+        assert plain.status_code == 200 and "immutable" not in plain.headers["Cache-Control"]
+
+
+def test_requests_share_their_threads_connection_and_a_failed_write_leaves_nothing_open(app, client):
+    client.get("/codes/")
+    pool = app.extensions["posdesk.connections"]
+    db = pool.get()
+    client.get("/articles/printer-issue")
+    assert pool.get() is db
+    db.conn.execute("BEGIN IMMEDIATE")  # as a request that failed inside kb.db.write would leave it
+    with app.test_request_context("/"):
+        assert get_db() is db
+    assert not db.conn.in_transaction  # rolled back when the request ended
+
+
+def test_an_api_read_with_a_token_stamps_its_last_use_later_not_in_the_request(app, client, api_headers):
+    client.get("/api/v1/categories", headers=api_headers)  # creating the token stamped nothing yet
+    with app.app_context():
+        get_db().execute("UPDATE api_tokens SET last_used = NULL")
+        get_db().conn.commit()
+    watcher = sqlite3.connect(app.config["DATABASE"])
+    try:
+        before = watcher.execute("PRAGMA data_version").fetchone()[0]
+        assert client.get("/api/v1/categories", headers=api_headers).status_code == 200
+        assert not committed_since(app, watcher, before), "a GET of the API committed"
+    finally:
+        watcher.close()
+    worker(app).flush_writes()
+    with app.app_context():
+        assert get_db().execute("SELECT last_used FROM api_tokens").fetchone()[0] is not None

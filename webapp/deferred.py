@@ -1,0 +1,79 @@
+"""Writes kept out of requests: article reads and API tokens' last use are noted in memory and written
+in batches by the background worker (every TRIAGE_WORKER_SECONDS, or sooner once VIEW_FLUSH_COUNT
+reads wait) and once more as the worker process exits, so that a page view never commits. A clean
+shutdown loses nothing; a killed worker (kill -9) loses what it noted since its last batch: at most one
+interval's reads, and tokens' last-use stamps that much older than the truth."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import sqlite_utils
+from flask import Flask, current_app
+
+from kb.db import write
+from kb.store import record_views
+from webapp.accounts import record_token_uses
+
+_EXTENSION = "posdesk.deferred"
+
+
+class DeferredWrites:
+    """Reads and token uses noted in this process and not written yet."""
+
+    def __init__(self, flush_count: int) -> None:
+        self.flush_count = flush_count
+        self.due = threading.Event()  # set when enough reads wait: the worker writes them at once
+        self._views: Counter[str] = Counter()
+        self._token_uses: dict[int, str] = {}
+        self._waiting = 0
+        self._lock = threading.Lock()
+
+    def count_view(self, slug: str) -> None:
+        """Count one read of an article."""
+        with self._lock:
+            self._views[slug] += 1
+            self._waiting += 1
+            if self._waiting >= self.flush_count:
+                self.due.set()
+
+    def note_token_use(self, token_id: int, when: str) -> None:
+        """Note that an API token was used at `when` (a UTC timestamp)."""
+        with self._lock:
+            self._token_uses[token_id] = max(when, self._token_uses.get(token_id, ""))
+
+    def pending(self) -> tuple[dict[str, int], dict[int, str]]:
+        """What waits to be written: reads by slug, last use by token id."""
+        with self._lock:
+            return dict(self._views), dict(self._token_uses)
+
+    def flush(self, db: sqlite_utils.Database) -> int:
+        """Write everything noted in one transaction; return how many reads; on failure it all waits
+        for the next batch."""
+        with self._lock:
+            views, uses = self._views, self._token_uses
+            self._views, self._token_uses, self._waiting = Counter(), {}, 0
+            self.due.clear()
+        try:
+            with write(db):  # one commit for both (each helper's own write() is a savepoint of it)
+                record_views(db, views)
+                record_token_uses(db, uses)
+        except BaseException:
+            with self._lock:
+                self._views.update(views)
+                self._waiting += sum(views.values())
+                for token_id, when in uses.items():
+                    self._token_uses[token_id] = max(when, self._token_uses.get(token_id, ""))
+            raise
+        return sum(views.values())
+
+
+def deferred(app: Flask | None = None) -> DeferredWrites:
+    """The app's deferred writes."""
+    return (app or current_app).extensions[_EXTENSION]
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its deferred writes."""
+    app.extensions[_EXTENSION] = DeferredWrites(int(app.config["VIEW_FLUSH_COUNT"]))
