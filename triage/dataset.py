@@ -57,36 +57,31 @@ def read_tickets(paths: Iterable[Path]) -> list[LabelledTicket]:
     return tickets
 
 
-def read_out_of_scope(folder: Path | None = None) -> list[tuple[str, str]]:
-    """(id, text) pairs of the out-of-scope corpus: text that is not about a merchant's POS acquiring
-    (`data/scope/*.jsonl`, lines `{"id", "text", "kind"}`). Raises DatasetError naming a bad line."""
+def _read_pairs(folder: Path, fields: tuple[str, str], what: str) -> list[tuple[str, str]]:
+    """Two fields of every line of the folder's JSONL files; DatasetError names a bad line."""
     pairs = []
-    for file in sorted((folder or data_dir() / "scope").glob("*.jsonl")):
+    for file in sorted(folder.glob("*.jsonl")):
         for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                pairs.append((str(row["id"]), str(row["text"])))
+                pairs.append((str(row[fields[0]]), str(row[fields[1]])))
             except (ValueError, KeyError, TypeError) as e:
-                raise DatasetError(f"{file}:{number}: not an out-of-scope line ({e})") from e
+                raise DatasetError(f"{file}:{number}: not {what} ({e})") from e
     return pairs
+
+
+def read_out_of_scope(folder: Path | None = None) -> list[tuple[str, str]]:
+    """(id, text) pairs of the out-of-scope corpus: text that is not about a merchant's POS acquiring
+    (`data/scope/*.jsonl`, lines `{"id", "text", "kind"}`). Raises DatasetError naming a bad line."""
+    return _read_pairs(folder or data_dir() / "scope", ("id", "text"), "an out-of-scope line")
 
 
 def read_agent_searches(folder: Path | None = None) -> list[tuple[str, str]]:
     """(text, slug) pairs: how support agents search for an article (`data/agent/*.jsonl`, lines
     `{"id", "text", "article"}`), internal procedures above all. Raises DatasetError naming a bad line."""
-    pairs = []
-    for file in sorted((folder or data_dir() / "agent").glob("*.jsonl")):
-        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                pairs.append((str(row["text"]), str(row["article"])))
-            except (ValueError, KeyError, TypeError) as e:
-                raise DatasetError(f"{file}:{number}: not an agent search line ({e})") from e
-    return pairs
+    return _read_pairs(folder or data_dir() / "agent", ("text", "article"), "an agent search line")
 
 
 def _hash(ticket_id: str) -> int:

@@ -231,8 +231,3 @@ def train(
         },
     )
     return TrainReport(len(training), len(held_out), len(agent_labels), metrics, model.review_threshold, version)
-
-
-def cpu_count() -> int:
-    """Cores available to training (for the progress line)."""
-    return os.cpu_count() or 1
