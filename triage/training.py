@@ -34,6 +34,7 @@ RANKER_TICKETS_PER_ARTICLE = 200
 # Held-out in-scope tickets that must pass the scope check; the threshold follows from it.
 SCOPE_RECALL = 0.99
 # Fixed seeds (liblinear shuffles its coordinate descent): the same data gives the same model.
+CALIBRATION_SAMPLE = 20_000
 CATEGORY_C = 0.5
 RANKER_C = 0.5
 SCOPE_C = 1.0
@@ -75,6 +76,18 @@ def code_documents(codes: dict[str, ResponseCode]) -> list[tuple[str, str]]:
     ]
 
 
+def _stratified_sample(labels: np.ndarray, size: int) -> np.ndarray:
+    """Row indices of at most `size` rows, each label keeping its share (all rows when few enough)."""
+    if len(labels) <= size:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(0)
+    keep = []
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        keep.append(rng.choice(rows, max(3, round(len(rows) * size / len(labels))), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
 def _columns(coef: np.ndarray, intercept: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """One weight column per class: scikit-learn keeps a single row for two classes (the second's)."""
     if n_classes == 2 and coef.shape[0] == 1:
@@ -104,21 +117,23 @@ def fit(
     n, k = len(texts), len(own)
     x_tickets, x_own, x_out = x_all[:n], x_all[n : n + k], x_all[n + k :]
 
-    categories = [t.category for t in training]
-    classifier = CalibratedClassifierCV(
-        LinearSVC(C=CATEGORY_C, class_weight="balanced", tol=1e-3, random_state=0),
-        method="sigmoid",
-        cv=3,
-        ensemble=False,
-        n_jobs=os.cpu_count() or 1,
-    )
+    categories = np.array([t.category for t in training])
+
+    def svc() -> LinearSVC:
+        return LinearSVC(C=CATEGORY_C, class_weight="balanced", tol=1e-3, random_state=0)
+
+    # The sigmoids (two parameters per category) are fitted on cross-validated margins of at most
+    # CALIBRATION_SAMPLE tickets; three more fits on all of a large corpus would triple the cost.
+    sample = _stratified_sample(categories, CALIBRATION_SAMPLE)
+    classifier = CalibratedClassifierCV(svc(), method="sigmoid", cv=3, ensemble=False, n_jobs=os.cpu_count() or 1)
     # liblinear releases the GIL: threads fit the folds side by side on one copy of the matrix
     # (worker processes would each need their own).
     with joblib.parallel_backend("threading"):
-        classifier.fit(x_tickets, categories)
+        classifier.fit(x_tickets[sample], categories[sample])
     labels = [str(c) for c in classifier.classes_]
     calibrated = classifier.calibrated_classifiers_[0]
-    category_w, category_b = _columns(calibrated.estimator.coef_, calibrated.estimator.intercept_, len(labels))
+    final = calibrated.estimator if len(sample) == len(categories) else svc().fit(x_tickets, categories)
+    category_w, category_b = _columns(final.coef_, final.intercept_, len(labels))
     calibration = np.zeros((2, len(labels)))
     positions = range(len(labels)) if len(labels) > 2 else [1]
     for position, sigmoid in zip(positions, calibrated.calibrators, strict=True):
