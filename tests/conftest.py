@@ -227,3 +227,16 @@ def api_headers(app):
     with app.app_context():
         _, secret = create_token(get_db(), "tests", "pytest")
     return {"Authorization": f"Bearer {secret}"}
+
+
+def ticket_form(csrf_token: str, **overrides) -> dict:
+    """The merchant ticket form's fields, valid as a merchant fills them in; `overrides` replace any."""
+    return {
+        "name": "王女士",
+        "phone": "13812345678",
+        "merchant_no": "898310048990001",
+        "terminal_no": "10086001",
+        "description": "今天做退货的时候，终端提示该商户没有权限，应答码58",
+        "csrf_token": csrf_token,
+        **overrides,
+    }

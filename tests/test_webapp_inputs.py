@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from conftest import ticket_form
 
 from triage.tickets import file_ticket, list_tickets
 from webapp.db import get_db
@@ -32,16 +33,8 @@ def api_error(response, status: int) -> dict:
 
 
 def form(csrf_token: str, **overrides) -> dict:
-    data = {
-        "name": "王女士",
-        "phone": "13812345678",
-        "merchant_no": "898310048990001",
-        "terminal_no": "10086001",
-        "description": "火星上的天气怎么样呢朋友",  # no article matches: filed on the first submit
-        "csrf_token": csrf_token,
-    }
-    data.update(overrides)
-    return data
+    """The ticket form, with a description no article matches: filed on the first submit."""
+    return ticket_form(csrf_token, **{"description": "火星上的天气怎么样呢朋友", **overrides})
 
 
 # --- one schema for the form and the API ---------------------------------------------------------

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+from conftest import ticket_form
+
 from kb.store import load_categories
 from triage.tickets import get_ticket, list_tickets
 from webapp.feedback import vote_summary
@@ -118,19 +120,6 @@ def test_vote_needs_a_choice_and_a_public_article(client, csrf):
         client.post("/articles/agent-enable-permission/vote", data={"helpful": "yes", "csrf_token": token}).status_code
         == 404
     )
-
-
-def ticket_form(csrf_token: str, **overrides) -> dict:
-    form = {
-        "name": "王女士",
-        "phone": "13812345678",
-        "merchant_no": "898310048990001",
-        "terminal_no": "10086001",
-        "description": "今天做退货的时候，终端提示该商户没有权限，应答码58",
-        "csrf_token": csrf_token,
-    }
-    form.update(overrides)
-    return form
 
 
 def test_ticket_form_first_shows_articles_then_files(app, client, csrf):
