@@ -129,10 +129,8 @@ def _pss_kib(pid: int) -> int:
     return 0
 
 
-def _tree_memory_mib(root: int) -> int:
-    """Proportional memory (PSS) of a process and all its descendants, in MiB: forked workers
-    share their parent's pages, and PSS counts a shared page once across them, where RSS would
-    count it in every process."""
+def _family(root: int) -> set[int]:
+    """A process and all its descendants."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -144,7 +142,18 @@ def _tree_memory_mib(root: int) -> int:
         new = {pid for pid, parent in parents.items() if parent in family} - family
         family |= new
         grew = bool(new)
-    return sum(_pss_kib(pid) for pid in family) // 1024
+    return family
+
+
+def _tree_memory_mib(root: int) -> int | None:
+    """Proportional memory (PSS) of a process and all its descendants, in MiB: forked workers
+    share their parent's pages, and PSS counts a shared page once across them, where RSS would
+    count it in every process. None when a process started or ended while the sample was read:
+    a parent read just before a fork and its children just after would count the shared pages
+    nearly twice."""
+    family = _family(root)
+    total = sum(_pss_kib(pid) for pid in family) // 1024
+    return total if _family(root) == family else None
 
 
 def _run(args: list[str], stdin: Path | None = None, env: dict | None = None) -> tuple[float, int]:
@@ -155,7 +164,7 @@ def _run(args: list[str], stdin: Path | None = None, env: dict | None = None) ->
     with open(stdin or os.devnull, "rb") as inp:
         child = subprocess.Popen(args, stdin=inp, stdout=subprocess.DEVNULL, env=env, cwd=REPO)
         while child.poll() is None:
-            peak = max(peak, _tree_memory_mib(child.pid))
+            peak = max(peak, _tree_memory_mib(child.pid) or 0)
             time.sleep(0.05)
     if child.returncode:
         raise subprocess.CalledProcessError(child.returncode, args)

@@ -56,10 +56,6 @@ def char_ngrams(doc: Analysis) -> list[str]:
     return [*s, *(s[i : i + 2] for i in range(len(s) - 1)), *(s[i : i + 3] for i in range(len(s) - 2))]
 
 
-def _blocks(doc: Analysis) -> tuple[Counter, Counter]:
-    return Counter(_WORD + g for g in word_ngrams(doc)), Counter(_CHAR + g for g in char_ngrams(doc))
-
-
 class Featuriser:
     """The fitted vocabulary (feature name -> column) and inverse document frequencies.
 
@@ -85,17 +81,22 @@ class Featuriser:
     @classmethod
     def fit(cls, docs: Iterable[Analysis], min_df: int = MIN_DF) -> Featuriser:
         """Learn the vocabulary and idf from training texts (n-grams in fewer than min_df texts are dropped)."""
-        df: Counter = Counter()
+        # One document frequency per block, counted in C over each text's distinct n-grams (no
+        # prefixed string per n-gram: the prefix is added once per kept name).
+        word_df: Counter = Counter()
+        char_df: Counter = Counter()
         n = 0
         for doc in docs:
-            words, chars = _blocks(doc)
-            df.update(words.keys())
-            df.update(chars.keys())
+            word_df.update(set(word_ngrams(doc)))
+            char_df.update(set(char_ngrams(doc)))
             n += 1
-        kept = sorted((g for g, k in df.items() if k >= min_df), key=lambda g: (not g.startswith(_WORD), g))
+        names, idf = [], []
+        for prefix, df in ((_WORD, word_df), (_CHAR, char_df)):
+            kept = sorted(g for g, k in df.items() if k >= min_df)
+            names += [prefix + g for g in kept]
+            idf += [math.log((1 + n) / (1 + df[g])) + 1.0 for g in kept]
         codes = [_CODE + c for c in load_codes()]
-        idf = [math.log((1 + n) / (1 + df[g])) + 1.0 for g in kept] + [1.0] * len(codes)
-        return cls(kept + codes, np.array(idf, dtype=np.float32))
+        return cls(names + codes, np.array(idf + [1.0] * len(codes), dtype=np.float32))
 
     @property
     def size(self) -> int:
@@ -121,17 +122,19 @@ class Featuriser:
         parts_vals.append(np.full(len(codes), CODE_WEIGHT, dtype=np.float32))
         return np.concatenate(parts_cols).astype(np.int32), np.concatenate(parts_vals).astype(np.float32)
 
-    def matrix(self, docs: Iterable[Analysis]):
+    def matrix(self, docs: Iterable[Analysis], dtype=np.float32):
         """The feature vectors of many texts as a SciPy CSR matrix, rows equal to `vector`'s.
 
         Vectorised over the whole batch: one C-level look-up over every n-gram, term counts by
         `np.unique`, block norms by `np.bincount` (a per-text loop would cost more than the model).
+        Values are float32; `dtype=np.float64` widens them chunk by chunk (what liblinear fits on,
+        without a float64 copy of the whole matrix beside the float32 one).
         """
         import scipy.sparse as sp
 
         docs = list(docs)
         if len(docs) > MATRIX_CHUNK:  # every n-gram string of a chunk is alive at once: bound it
-            parts = [self.matrix(docs[i : i + MATRIX_CHUNK]) for i in range(0, len(docs), MATRIX_CHUNK)]
+            parts = [self.matrix(docs[i : i + MATRIX_CHUNK], dtype) for i in range(0, len(docs), MATRIX_CHUNK)]
             return sp.vstack(parts, format="csr")
         rows, cols, vals = [], [], []
         for column, grams_of in ((self.blocks[_WORD], word_ngrams), (self.blocks[_CHAR], char_ngrams)):
@@ -159,7 +162,7 @@ class Featuriser:
             shape=(len(docs), self.size),
         )
         matrix.sort_indices()
-        return matrix
+        return matrix.astype(dtype, copy=False)
 
     def label(self, column: int) -> str:
         """A readable name for a column: the word n-gram, the code as "应答码 58", '' for characters."""

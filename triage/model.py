@@ -182,10 +182,13 @@ class TriageModel:
                 terms.append(name)
         return tuple(terms)
 
-    def predict_analysed(self, docs: list[Analysis], explain: bool = True) -> list[Prediction]:
-        """Triage texts already run through `kb.text.analyse`."""
+    def predict_analysed(
+        self, docs: list[Analysis], explain: bool = True, scores: list[Scores] | None = None
+    ) -> list[Prediction]:
+        """Triage texts already run through `kb.text.analyse` (`scores`: their `scores_many`, when
+        the caller has them already)."""
         out = []
-        scores = self.scores_many(docs)
+        scores = self.scores_many(docs) if scores is None else scores
         if not scores:
             return out
         # Sorting once for the whole batch: argsort per text would cost more than the model.

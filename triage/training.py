@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -95,11 +95,23 @@ def _columns(coef: np.ndarray, intercept: np.ndarray, n_classes: int) -> tuple[n
     return coef.T, np.asarray(intercept)
 
 
+def _featurise(tickets: list[str], own: list[str], out_of_scope: Sequence[str], tags: list[str]):
+    """Analyse every text once, learn the vocabulary from all but the tags; return the four blocks'
+    float64 CSR matrices (what liblinear fits on: no estimator makes its own copy) and the featuriser.
+
+    The analysed texts are dropped before the fits start: they take more memory than the matrices.
+    """
+    docs = analyse_many([*tickets, *own, *out_of_scope, *tags])
+    bounds = np.cumsum([0, len(tickets), len(own), len(out_of_scope), len(tags)]).tolist()
+    featuriser = Featuriser.fit(itertools.islice(docs, bounds[3]))
+    blocks = [featuriser.matrix(docs[a:b], dtype=np.float64) for a, b in itertools.pairwise(bounds)]
+    return (*blocks, featuriser)
+
+
 def fit(
     training: Sequence[LabelledTicket], kb: Sequence[Article], out_of_scope: Sequence[str], version: str
 ) -> TriageModel:
     """Fit the category, article and scope blocks; return the model (thresholds at their defaults)."""
-    import joblib
     import scipy.sparse as sp
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
@@ -110,13 +122,12 @@ def fit(
     known = {a.slug for a in kb}
     own = article_documents(kb) + code_documents(load_codes())
     own += [(text, slug) for text, slug in read_agent_searches() if slug in known]
-    texts = [t.text for t in training]
-    docs = analyse_many([*texts, *(t for t, _ in own), *out_of_scope])
-    featuriser = Featuriser.fit(docs)
-    x_all = featuriser.matrix(docs)
-    n, k = len(texts), len(own)
-    x_tickets, x_own, x_out = x_all[:n], x_all[n : n + k], x_all[n + k :]
-
+    # Short in-scope text too (every tag is a phrase merchants use), or the detector would learn
+    # "short means chatter" from the out-of-scope corpus. Tags are scope rows only, not vocabulary.
+    tags = [tag for a in kb for tag in a.tags if not tag.isascii()]
+    x_tickets, x_own, x_out, x_tags, featuriser = _featurise(
+        [t.text for t in training], [t for t, _ in own], out_of_scope, tags
+    )
     categories = np.array([t.category for t in training])
 
     def svc() -> LinearSVC:
@@ -125,19 +136,13 @@ def fit(
     # The sigmoids (two parameters per category) are fitted on cross-validated margins of at most
     # CALIBRATION_SAMPLE tickets; three more fits on all of a large corpus would triple the cost.
     sample = _stratified_sample(categories, CALIBRATION_SAMPLE)
-    classifier = CalibratedClassifierCV(svc(), method="sigmoid", cv=3, ensemble=False, n_jobs=os.cpu_count() or 1)
-    # liblinear releases the GIL: threads fit the folds side by side on one copy of the matrix
-    # (worker processes would each need their own).
-    with joblib.parallel_backend("threading"):
-        classifier.fit(x_tickets[sample], categories[sample])
-    labels = [str(c) for c in classifier.classes_]
+
+    # One fit after another: on this two-core machine two liblinear fits side by side (threads,
+    # the GIL released) took as long as in turn, and each holds its own copy of its rows.
+    classifier = CalibratedClassifierCV(svc(), method="sigmoid", cv=3, ensemble=False)
+    classifier.fit(x_tickets[sample], categories[sample])
     calibrated = classifier.calibrated_classifiers_[0]
     final = calibrated.estimator if len(sample) == len(categories) else svc().fit(x_tickets, categories)
-    category_w, category_b = _columns(final.coef_, final.intercept_, len(labels))
-    calibration = np.zeros((2, len(labels)))
-    positions = range(len(labels)) if len(labels) > 2 else [1]
-    for position, sigmoid in zip(positions, calibrated.calibrators, strict=True):
-        calibration[:, position] = (sigmoid.a_, sigmoid.b_)
 
     # The ranker learns which article answers which ticket; the articles' and codes' own text
     # covers slugs no ticket names yet.
@@ -153,15 +158,24 @@ def fit(
     ranker.fit(
         sp.vstack([x_tickets[rank_rows], x_own]), [training[i].articles[0] for i in rank_rows] + [s for _, s in own]
     )
+
+    # In-scope rows (tickets, the articles' and codes' own text, tags) against the out-of-scope
+    # corpus, stacked once.
+    n_in = x_tickets.shape[0] + x_own.shape[0] + x_tags.shape[0]
+    scope_rows = sp.vstack([x_tickets, x_own, x_tags, x_out], format="csr")
+    del x_tickets, x_own, x_tags, x_out
+    scope = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear", random_state=0)
+    scope.fit(scope_rows, np.r_[np.ones(n_in), np.zeros(scope_rows.shape[0] - n_in)])
+    del scope_rows
+
+    labels = [str(c) for c in classifier.classes_]
+    category_w, category_b = _columns(final.coef_, final.intercept_, len(labels))
+    calibration = np.zeros((2, len(labels)))
+    positions = range(len(labels)) if len(labels) > 2 else [1]
+    for position, sigmoid in zip(positions, calibrated.calibrators, strict=True):
+        calibration[:, position] = (sigmoid.a_, sigmoid.b_)
     slugs = [str(s) for s in ranker.classes_]
     article_w, article_b = _columns(ranker.coef_, ranker.intercept_, len(slugs))
-
-    # Short in-scope text too (every tag is a phrase merchants use), or the detector would learn
-    # "short means chatter" from the out-of-scope corpus.
-    x_tags = featuriser.matrix(analyse_many([tag for a in kb for tag in a.tags if not tag.isascii()]))
-    scope = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear", random_state=0)
-    in_scope = sp.vstack([x_tickets, x_own, x_tags])
-    scope.fit(sp.vstack([in_scope, x_out]), np.r_[np.ones(in_scope.shape[0]), np.zeros(x_out.shape[0])])
 
     weights = np.hstack([category_w, article_w, scope.coef_.T]).astype(np.float32)
     bias = np.r_[category_b, article_b, scope.intercept_].astype(np.float32)
@@ -186,10 +200,12 @@ def set_thresholds(
     if not held_out:
         return {}
     docs = analyse_many([t.text for t in held_out])
-    scope_in = [s.in_scope for s in model.scores_many(docs)]
+    scores = model.scores_many(docs)
+    scope_in = [s.in_scope for s in scores]
     scope_out = [s.in_scope for s in model.scores_many(analyse_many(list(outside_held)))]
     model.scope_threshold = round(float(np.quantile(scope_in, 1 - SCOPE_RECALL)), 4) if has_scope else 0.0
-    predictions = model.predict_analysed(docs, explain=False)
+    # The thresholds do not move the scores: predict from the ones just computed.
+    predictions = model.predict_analysed(docs, explain=False, scores=scores)
     in_scope = [(p, t) for p, t in zip(predictions, held_out, strict=True) if p.in_scope]
     model.review_threshold = choose_threshold(
         [p.confidence for p, _ in in_scope], [p.category == t.category for p, t in in_scope]
@@ -207,8 +223,12 @@ def train(
     agent_labels: Sequence[LabelledTicket] = (),
     progress: Callable[[str], None] = lambda stage: None,
     out_of_scope: Sequence[tuple[str, str]] | None = None,
+    articles: Sequence[Article] | None = None,
 ) -> TrainReport:
     """Train on the corpus's training split plus agents' decisions, measure on the held-out split, save.
+
+    `articles` are the knowledge base's articles, internal ones included, as search has them (the
+    web app passes its index's; default: data/articles).
 
     `out_of_scope` is (id, text) pairs of text that is not about POS acquiring (default: the
     committed `data/scope/` corpus); agents' "not a POS problem" decisions join it. A quarter of
@@ -227,7 +247,8 @@ def train(
     digest = data_hash([*corpus, *agent_labels], [text for _, text in outside])
     version = f"{dt.datetime.now(dt.UTC):%Y%m%d%H%M}-{digest[:8]}"
     progress("fit")
-    model = fit(training, load_articles(), [text for _, text in outside_train], version)
+    articles = load_articles() if articles is None else articles
+    model = fit(training, articles, [text for _, text in outside_train], version)
     progress("evaluate")
     metrics = set_thresholds(model, held_out, [text for _, text in outside_held], has_scope=bool(outside))
     model.meta.update(review_threshold=model.review_threshold, scope_threshold=model.scope_threshold)
