@@ -293,7 +293,7 @@ def speed_report(queries: list[Query], triager, big: int, rounds: int, runs: int
         instance = Path(tmp) / "instance"
         _progress("posdesk init on a temporary instance ...")
         subprocess.run(_posdesk("--instance", str(instance), "init"), cwd=REPO, check=True, capture_output=True)
-        corpora = [(open_db(instance / "posdesk.db"), load_articles())]
+        corpora = [(open_db(instance / "knowledge.db"), load_articles())]
         if big:
             _progress(f"generating and indexing a synthetic corpus of {big:,} articles ...")
             root = write_corpus(Path(tmp) / "synthetic", big)

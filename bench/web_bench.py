@@ -84,14 +84,15 @@ PEER_TEMPLATES = {
 }
 
 
-def peer_app(database: str, model_dir: str):
-    """A bare Flask app: a connection per request, posdesk's library calls, no caching of any kind."""
+def peer_app(database: str, model_dir: str, desk_path: str):
+    """A bare Flask app: a connection per request, posdesk's library calls, no caching of any kind
+    (`database`: the knowledge index; `desk_path`: the desk's SQLite file, for the view counts)."""
     import sqlite_utils
     from flask import Flask, abort, g, jsonify, render_template, request
     from jinja2 import DictLoader
 
     from kb.search import MAX_QUERY_CHARS
-    from kb.store import get_article, get_articles, get_category, get_code, list_categories, most_read
+    from kb.store import get_article, get_articles, get_category, get_code, list_articles, list_categories
     from kb.text import analyse
     from triage import relevance
     from triage.model import load_model
@@ -112,9 +113,21 @@ def peer_app(database: str, model_dir: str):
         if found is not None:
             found.close()
 
+    def most_read(limit: int) -> list:
+        desk = sqlite_utils.Database(desk_path)
+        try:
+            ranked = [r[0] for r in desk.execute(
+                "SELECT slug FROM article_views WHERE views > 0 ORDER BY views DESC, slug LIMIT ?", [limit]
+            )]  # fmt: skip
+        finally:
+            desk.close()
+        found = get_articles(db(), ranked)
+        shown = {a.slug for a in found}
+        return (found + [a for a in list_articles(db()) if a.slug not in shown])[:limit]
+
     @app.get("/")
     def index():
-        return render_template("index.html", title="首页", categories=list_categories(db()), popular=most_read(db(), 8))
+        return render_template("index.html", title="首页", categories=list_categories(db()), popular=most_read(8))
 
     @app.get("/articles/<slug>")
     def article(slug):
@@ -147,7 +160,7 @@ def peer_app(database: str, model_dir: str):
     return app
 
 
-def serve_peer(port: int, database: str, model_dir: str) -> None:
+def serve_peer(port: int, database: str, model_dir: str, desk_path: str) -> None:
     """Run the peer under gunicorn with posdesk's settings (in this process; it blocks)."""
     from gunicorn.app.base import BaseApplication
 
@@ -157,7 +170,7 @@ def serve_peer(port: int, database: str, model_dir: str) -> None:
                 self.cfg.set(key, value)
 
         def load(self):
-            return peer_app(database, model_dir)
+            return peer_app(database, model_dir, desk_path)
 
     Peer().run()
 
@@ -282,8 +295,8 @@ def main() -> None:
                 env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             ),
             "peer": subprocess.Popen(
-                [sys.executable, __file__, "--serve-peer", str(ports["peer"]), str(instance / "posdesk.db"),
-                 str(instance / "model")],
+                [sys.executable, __file__, "--serve-peer", str(ports["peer"]), str(instance / "knowledge.db"),
+                 str(instance / "model"), str(instance / "posdesk.db")],
                 env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             ),
         }  # fmt: skip
@@ -333,8 +346,8 @@ def _dirty() -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--serve-peer":
+    if len(sys.argv) == 6 and sys.argv[1] == "--serve-peer":
         sys.path.insert(0, str(REPO))
-        serve_peer(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+        serve_peer(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
     else:
         main()

@@ -72,39 +72,45 @@ def displayed_text(body: str) -> str:
     return _MARKUP.sub(" ", _LINK.sub(r"\1", body)).strip()
 
 
-def _strings(value: object, field: str, path: Path) -> tuple[str, ...]:
+def _strings(value: object, field: str, name: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ArticleError(f"{path.name}: '{field}' must be a list")
+        raise ArticleError(f"{name}: '{field}' must be a list")
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
 def parse_article(path: Path) -> Article:
     """Parse one article file; raise ArticleError naming the file when it is malformed."""
-    match = _FRONT_MATTER.match(path.read_text(encoding="utf-8"))
+    return parse_article_text(path.name, path.read_text(encoding="utf-8"))
+
+
+def parse_article_text(name: str, source: str) -> Article:
+    """Parse one article's Markdown source; `name` is its file name ("merchant-frozen.md"), which gives
+    the slug. ArticleError naming the file when it is malformed."""
+    match = _FRONT_MATTER.match(source)
     if not match:
-        raise ArticleError(f"{path.name}: no YAML front matter between '---' lines")
+        raise ArticleError(f"{name}: no YAML front matter between '---' lines")
     try:
         meta = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as e:
-        raise ArticleError(f"{path.name}: front matter is not valid YAML: {e}") from e
+        raise ArticleError(f"{name}: front matter is not valid YAML: {e}") from e
     missing = [k for k in ("title", "category", "audience") if not meta.get(k)]
     if missing:
-        raise ArticleError(f"{path.name}: missing {', '.join(missing)}")
+        raise ArticleError(f"{name}: missing {', '.join(missing)}")
     if meta["audience"] not in AUDIENCES:
-        raise ArticleError(f"{path.name}: audience must be merchant or agent")
+        raise ArticleError(f"{name}: audience must be merchant or agent")
     updated = meta.get("updated") or ""
     if isinstance(updated, dt.date):
         updated = updated.isoformat()
     return Article(
-        slug=path.stem,
+        slug=name.removesuffix(".md"),
         title=str(meta["title"]).strip(),
         category=str(meta["category"]).strip(),
         audience=meta["audience"],
-        tags=_strings(meta.get("tags"), "tags", path),
-        codes=tuple(c.upper() for c in _strings(meta.get("codes"), "codes", path)),
-        related=_strings(meta.get("related"), "related", path),
+        tags=_strings(meta.get("tags"), "tags", name),
+        codes=tuple(c.upper() for c in _strings(meta.get("codes"), "codes", name)),
+        related=_strings(meta.get("related"), "related", name),
         updated=str(updated),
         body=match.group(2).strip() + "\n",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -49,8 +50,12 @@ class ResponseCode:
 def load_codes(path: Path | None = None) -> dict[str, ResponseCode]:
     """Read the code table, keyed by code ("58", "A0")."""
     path = path or data_dir() / "response_codes.csv"
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = [ResponseCode(**row) for row in csv.DictReader(f)]
+    return codes_from_text(path.read_text(encoding="utf-8"))
+
+
+def codes_from_text(source: str) -> dict[str, ResponseCode]:
+    """Parse the code table's CSV source, keyed by code."""
+    rows = [ResponseCode(**row) for row in csv.DictReader(io.StringIO(source, newline=""))]
     return {row.code: row for row in rows}
 
 

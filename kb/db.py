@@ -83,7 +83,6 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         foreign_keys=[("category", "categories", "slug")],
         if_not_exists=True,
     )
-    db["article_views"].create({"slug": str, "views": int}, pk="slug", if_not_exists=True)
     if not db["article_codes"].exists():
         db["article_codes"].create({"code": str, "slug": str}, pk=("code", "slug"))
         # Written by sync for changed articles only: mark every stored article as changed (schema 1 -> 2).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import sqlite_utils
 import yaml
 
 from kb import text
-from kb.articles import Article, load_articles
-from kb.codes import ResponseCode, load_codes
+from kb.articles import Article, parse_article_text
+from kb.codes import ResponseCode, codes_from_text
 from kb.db import ensure_schema, get_meta, refresh_term_frequencies, set_meta, write
 from kb.paths import data_dir
 
@@ -49,10 +50,28 @@ class SyncReport:
         )
 
 
+# The knowledge base's source files, relative to data/: what `sync_knowledge_base` loads.
+SOURCE_FILES = ("categories.yaml", "response_codes.csv")
+ARTICLE_FOLDER = "articles"
+
+
+def read_sources(root: Path | None = None) -> dict[str, str]:
+    """The knowledge base's sources under `root` (default data/): {path relative to root: text}, for
+    categories.yaml, response_codes.csv and articles/*.md. FileNotFoundError when one is missing."""
+    root = root or data_dir()
+    paths = [root / name for name in SOURCE_FILES] + sorted((root / ARTICLE_FOLDER).glob("*.md"))
+    return {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8") for p in paths}
+
+
 def load_categories(path: Path | None = None) -> list[Category]:
     """Read the categories from `data/categories.yaml`, in display order."""
     path = path or data_dir() / "categories.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))["categories"]
+    return categories_from_text(path.read_text(encoding="utf-8"))
+
+
+def categories_from_text(source: str) -> list[Category]:
+    """Parse categories.yaml's source, in display order."""
+    raw = yaml.safe_load(source)["categories"]
     return [
         Category(
             slug=c["slug"],
@@ -91,16 +110,33 @@ def _article_row(article: Article) -> dict:
     }
 
 
-def sync_knowledge_base(db: sqlite_utils.Database, root: Path | None = None) -> SyncReport:
-    """Make the database hold exactly the categories, codes and articles in `data/`.
+def parse_sources(files: Mapping[str, str]) -> tuple[list[Category], list[Article], dict[str, ResponseCode]]:
+    """Parse the knowledge base's sources (as `read_sources` returns them): (categories, articles by
+    slug order, codes). ValueError (ArticleError among them) naming what is missing or malformed."""
+    missing = [name for name in SOURCE_FILES if name not in files]
+    if missing:
+        raise ValueError(f"knowledge base sources lack {', '.join(missing)}")
+    categories = categories_from_text(files["categories.yaml"])
+    articles = [
+        parse_article_text(path.rsplit("/", 1)[-1], source)
+        for path, source in sorted(files.items())
+        if path.startswith(f"{ARTICLE_FOLDER}/") and path.endswith(".md")
+    ]
+    return categories, articles, codes_from_text(files["response_codes.csv"])
 
-    Idempotent: an unchanged article is not rewritten; an edited one is updated alone.
+
+def sync_knowledge_base(
+    db: sqlite_utils.Database, root: Path | None = None, files: Mapping[str, str] | None = None
+) -> SyncReport:
+    """Make the database hold exactly the categories, codes and articles of `files` (as
+    `read_sources` returns them; default: read from `root`, default data/).
+
+    Idempotent: an unchanged article is not rewritten; an edited one is updated alone. ValueError
+    (ArticleError among them) when a source is missing or malformed; nothing is written then.
     """
-    root = root or data_dir()
+    files = read_sources(root) if files is None else files
+    categories, articles, codes = parse_sources(files)
     ensure_schema(db)
-    categories = load_categories(root / "categories.yaml")
-    articles = load_articles(root / "articles")
-    codes = load_codes(root / "response_codes.csv")
     stored = {r["slug"]: r["content_hash"] for r in db.query("SELECT slug, content_hash FROM articles")}
     wanted = {a.slug: a for a in articles}
     added = tuple(s for s in wanted if s not in stored)
@@ -239,25 +275,3 @@ def articles_for_code(db: sqlite_utils.Database, code: str, audience: str = "mer
         extra = get_article(db, primary[0], audience)
         return ([extra] if extra else []) + [found[s] for s in order]
     return [found[s] for s in order]
-
-
-def record_views(db: sqlite_utils.Database, counts: dict[str, int]) -> None:
-    """Add a batch of reads ({slug: views}) to the articles' view counts, in one write transaction."""
-    rows = [(slug, n) for slug, n in counts.items() if n > 0]
-    if not rows:
-        return
-    with write(db):
-        db.conn.executemany(
-            "INSERT INTO article_views (slug, views) VALUES (?, ?) "
-            "ON CONFLICT(slug) DO UPDATE SET views = views + excluded.views",
-            rows,
-        )
-
-
-def most_read(db: sqlite_utils.Database, limit: int = 6, audience: str = "merchant") -> list[Article]:
-    """Return the most-read visible articles, most views first (ties by slug)."""
-    sql = f"""
-        SELECT a.* FROM articles a LEFT JOIN article_views v ON v.slug = a.slug
-        WHERE {_audience_clause(audience)} ORDER BY coalesce(v.views, 0) DESC, a.slug LIMIT ?
-    """
-    return [_article(r) for r in db.query(sql, [limit])]

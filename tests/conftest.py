@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -95,12 +98,102 @@ class FakeTriager:
         return [self.classify(t) for t in texts]
 
 
+# --- the desk database: SQLite files by default, PostgreSQL when POSDESK_TEST_DATABASE_URL is set ------
+
+TEST_DATABASE_URL = os.environ.get("POSDESK_TEST_DATABASE_URL")
+_databases = itertools.count(1)
+
+
+class DeskTemplate:
+    """A migrated desk with the knowledge base's sources published, made once per session; every
+    test's desk is a fresh copy of it (a file copy on SQLite, CREATE DATABASE ... TEMPLATE on
+    PostgreSQL, both far faster than migrating each time)."""
+
+    def __init__(self, folder: Path) -> None:
+        from webapp.desk.storage import Desk
+        from webapp.knowledge import publish
+
+        self.folder = folder
+        self.made: list[str] = []
+        if TEST_DATABASE_URL:
+            from sqlalchemy import create_engine, text
+
+            self.server = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+            self.prefix = f"posdesk_test_{os.getpid()}"
+            with self.server.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {self.prefix}_template WITH (FORCE)"))
+                conn.execute(text(f"CREATE DATABASE {self.prefix}_template"))
+            self.url = self._url(f"{self.prefix}_template")
+        else:
+            self.url = f"sqlite:///{folder / 'template.db'}"
+        desk = Desk(self.url)
+        desk.upgrade()
+        publish(desk)
+        desk.close()
+
+    def _url(self, database: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(TEST_DATABASE_URL).set(database=database).render_as_string(hide_password=False)
+
+    def new_url(self) -> str:
+        """The URL of a fresh copy of the template."""
+        number = next(_databases)
+        if not TEST_DATABASE_URL:
+            path = self.folder / f"desk-{number}.db"
+            shutil.copy(self.folder / "template.db", path)
+            return f"sqlite:///{path}"
+        from sqlalchemy import text
+
+        name = f"{self.prefix}_{number}"
+        with self.server.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {self.prefix}_template"))
+        self.made.append(name)
+        return self._url(name)
+
+    def drop_all(self) -> None:
+        """Drop every database made (PostgreSQL)."""
+        if not TEST_DATABASE_URL:
+            return
+        from sqlalchemy import text
+
+        with self.server.connect() as conn:
+            for name in [*self.made, f"{self.prefix}_template"]:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        self.server.dispose()
+
+
 @pytest.fixture(scope="session")
-def kb_file(tmp_path_factory):
-    """A database file with the knowledge base loaded once per session; each app gets its own copy."""
-    path = tmp_path_factory.mktemp("kb") / "posdesk.db"
+def desk_template(tmp_path_factory):
+    """The session's desk template (see DeskTemplate)."""
+    template = DeskTemplate(tmp_path_factory.mktemp("desk"))
+    yield template
+    template.drop_all()
+
+
+@pytest.fixture
+def desk(desk_template):
+    """A fresh desk database (knowledge sources published, no tickets or accounts), on the backend
+    under test."""
+    from webapp.desk.storage import Desk
+
+    handle = Desk(desk_template.new_url())
+    yield handle
+    handle.close()
+
+
+@pytest.fixture(scope="session")
+def kb_file(tmp_path_factory, desk_template):
+    """A knowledge index built once per session from the template desk's sources; each app gets its
+    own copy (already at the desk's generation, so it is not rebuilt)."""
+    from webapp.desk.storage import Desk
+    from webapp.knowledge import refresh
+
+    path = tmp_path_factory.mktemp("kb") / "knowledge.db"
     database = open_db(path)
-    sync_knowledge_base(database)
+    template = Desk(desk_template.url)
+    refresh(database, template)
+    template.close()
     database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     database.close()
     return path
@@ -113,7 +206,7 @@ def fake_triager():
 
 
 @pytest.fixture
-def make_app(tmp_path, kb_file, monkeypatch, fake_triager):
+def make_app(tmp_path, kb_file, desk_template, monkeypatch, fake_triager):
     """make_app(knowledge_base=True, **config): an app on a fresh temporary instance folder, with its
     own copy of the loaded knowledge base and a (fake) model in place.
 
@@ -127,11 +220,18 @@ def make_app(tmp_path, kb_file, monkeypatch, fake_triager):
         instance = tmp_path / ("instance" if not built else f"instance-{len(built)}")
         (instance / "model").mkdir(parents=True)
         if knowledge_base:
-            shutil.copy(kb_file, instance / "posdesk.db")
+            shutil.copy(kb_file, instance / "knowledge.db")
+        config.setdefault("DATABASE_URL", desk_template.new_url())
         (instance / "model" / "model.json").write_text("{}", encoding="utf-8")
         monkeypatch.setenv("POSDESK_INSTANCE", str(instance))
         # The backlog worker thread stays off: tests run its rounds themselves (webapp.backlog).
-        defaults = {"TESTING": True, "TRIAGER_LOADER": lambda model_dir: fake_triager, "TRIAGE_WORKER": False}
+        # Jobs (ticket triage) run at once inside the request, as RQ's synchronous mode does.
+        defaults = {
+            "TESTING": True,
+            "TRIAGER_LOADER": lambda model_dir: fake_triager,
+            "TRIAGE_WORKER": False,
+            "JOBS_EAGER": True,
+        }
         built.append(create_app({**defaults, **config}))
         return built[-1]
 
@@ -162,11 +262,19 @@ def runner(app):
 
 @pytest.fixture
 def app_db(app):
-    """The app's database, for arranging and checking what the web layer stored."""
-    from webapp.db import get_db
+    """The app's knowledge index, for arranging and checking what the web layer reads."""
+    from webapp.db import get_kb
 
     with app.app_context():
-        yield get_db()
+        yield get_kb()
+
+
+@pytest.fixture
+def app_desk(app):
+    """The app's desk database, for arranging and checking what the web layer stored."""
+    from webapp.db import get_desk
+
+    return get_desk(app)
 
 
 def csrf_token_from(client, url: str) -> str:
@@ -184,11 +292,10 @@ def csrf():
 
 
 def _account(app, username: str, password: str, role: str):
-    from webapp.accounts import create_user
-    from webapp.db import get_db
+    from webapp.db import get_desk
+    from webapp.desk.accounts import create_user
 
-    with app.app_context():
-        return create_user(get_db(), username, password, role)
+    return create_user(get_desk(app), username, password, role)
 
 
 def _login(client, username: str, password: str):
@@ -219,14 +326,38 @@ def admin_client(app):
 
 
 @pytest.fixture
+def api_headers_for():
+    """api_headers_for(app): Authorization headers with a fresh API token of that app."""
+    from webapp.db import get_desk
+    from webapp.desk.accounts import create_token
+
+    def headers(app) -> dict:
+        _, secret = create_token(get_desk(app), f"tests-{len(made)}", "pytest")
+        made.append(secret)
+        return {"Authorization": f"Bearer {secret}"}
+
+    made: list[str] = []
+    return headers
+
+
+@pytest.fixture
 def api_headers(app):
     """Authorization headers with a fresh API token."""
-    from webapp.accounts import create_token
-    from webapp.db import get_db
+    from webapp.db import get_desk
+    from webapp.desk.accounts import create_token
 
-    with app.app_context():
-        _, secret = create_token(get_db(), "tests", "pytest")
+    _, secret = create_token(get_desk(app), "tests", "pytest")
     return {"Authorization": f"Bearer {secret}"}
+
+
+def wait_for(condition, seconds: float = 15) -> bool:
+    """Poll until condition() holds or the time is up (a bound, not a measurement)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
 
 
 def ticket_form(csrf_token: str, **overrides) -> dict:

@@ -166,12 +166,12 @@ DESK_SCREENS = [
 
 def test_main_pages_fit_desktop_and_phone(app, live_server, page_at, agent_account, triager, tmp_path):
     """Screenshots of the main pages; on a phone nothing may be wider than the screen."""
-    from triage.tickets import file_ticket
-    from webapp.db import get_db
+    from webapp.db import get_desk
+    from webapp.desk.tickets import file_ticket
 
     with app.app_context():
         for text in ("商户被冻结了，刷不了卡", "昨天的钱到现在还没到账", "退货提示没有权限，应答码58，手机13812345678"):
-            file_ticket(get_db(), text, name="王女士", phone="13812345678", triager=triager)
+            file_ticket(get_desk(), text, name="王女士", phone="13812345678", triager=triager)
     folder = Path(os.environ.get("POSDESK_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):

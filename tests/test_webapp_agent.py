@@ -5,8 +5,8 @@ import re
 import pytest
 
 from triage.prediction import OUT_OF_SCOPE
-from triage.tickets import agent_labels, file_ticket, get_ticket, history
-from webapp.db import get_db
+from webapp.db import get_desk
+from webapp.desk.tickets import agent_labels, file_ticket, get_ticket, history
 
 
 def text_of(response) -> str:
@@ -19,7 +19,7 @@ def file(app, fake_triager):
 
     def filer(text: str, **fields):
         with app.app_context():
-            return file_ticket(get_db(), text, triager=fake_triager, **fields)
+            return file_ticket(get_desk(), text, triager=fake_triager, **fields)
 
     return filer
 
@@ -51,7 +51,7 @@ def test_posts_with_a_valid_token_still_require_login(app, file, client, csrf):
     response = client.post(f"/agent/tickets/{ticket.id}/status", data={"status": "resolved", "csrf_token": token})
     assert response.status_code == 302 and "/agent/login" in response.headers["Location"]
     with app.app_context():
-        assert get_ticket(get_db(), ticket.id).status == "new"
+        assert get_ticket(get_desk(), ticket.id).status == "new"
 
 
 def test_login_rejects_a_wrong_password_and_accepts_the_right_one(app, client, csrf, agent_account):
@@ -76,11 +76,12 @@ def test_login_never_redirects_off_the_desk(app, client, csrf, target, agent_acc
 
 
 def test_disabled_accounts_cannot_log_in(app, client, csrf):
-    from webapp.accounts import create_user, set_active
+    from webapp.db import get_desk
+    from webapp.desk.accounts import create_user, set_active
 
     with app.app_context():
-        create_user(get_db(), "gone", "password-1")
-        set_active(get_db(), "gone", False)
+        create_user(get_desk(), "gone", "password-1")
+        set_active(get_desk(), "gone", False)
     data = {"username": "gone", "password": "password-1", "csrf_token": csrf(client, "/agent/login")}
     assert "用户名或密码不正确" in text_of(client.post("/agent/login", data=data))
 
@@ -107,9 +108,9 @@ def test_queue_filters_and_pages(app, file, agent_client):
     vague = file("机器有问题")
     refund = file("退货没有权限")
     with app.app_context():
-        from triage.tickets import set_status
+        from webapp.desk.tickets import set_status
 
-        set_status(get_db(), refund.id, "resolved", "lina")
+        set_status(get_desk(), refund.id, "resolved", "lina")
 
     def numbers(query):
         return re.findall(
@@ -156,7 +157,7 @@ def test_ticket_text_is_escaped(app, file, agent_client):
 
 def test_untriaged_ticket_page_says_so(app, agent_client):
     with app.app_context():
-        ticket = file_ticket(get_db(), "没有模型时的工单")
+        ticket = file_ticket(get_desk(), "没有模型时的工单")
     page = text_of(agent_client.get(f"/agent/tickets/{ticket.id}"))
     assert "尚未分诊" in page
 
@@ -170,7 +171,7 @@ def test_confirm_and_correct_category_with_who_and_when(app, file, agent_client,
     ticket = file("退货没有权限")
     assert post_action(agent_client, csrf, ticket.id, "category", category="txn-not-enabled").status_code == 302
     with app.app_context():
-        confirmed = get_ticket(get_db(), ticket.id)
+        confirmed = get_ticket(get_desk(), ticket.id)
     assert confirmed.category_by == "lina" and confirmed.category_at
     post_action(agent_client, csrf, ticket.id, "category", category="operation")
     page = text_of(agent_client.get(f"/agent/tickets/{ticket.id}"))
@@ -178,7 +179,7 @@ def test_confirm_and_correct_category_with_who_and_when(app, file, agent_client,
     assert "确认分类" in page and "更正分类" in page
     assert "由 lina 于" in page
     with app.app_context():
-        actions = [(e.action, e.actor) for e in history(get_db(), ticket.id)]
+        actions = [(e.action, e.actor) for e in history(get_desk(), ticket.id)]
     assert actions[-2:] == [("category_confirmed", "lina"), ("category_corrected", "lina")]
     bad = post_action(agent_client, csrf, ticket.id, "category", category="nonsense")
     assert bad.status_code == 302
@@ -195,8 +196,8 @@ def test_status_note_and_answer_are_recorded(app, file, agent_client, csrf):
     assert "已电话联系商户，&lt;b&gt;待回电&lt;/b&gt;" in page
     assert "已标记答案" in page
     with app.app_context():
-        after = get_ticket(get_db(), ticket.id)
-        actions = [e.action for e in history(get_db(), ticket.id)]
+        after = get_ticket(get_desk(), ticket.id)
+        actions = [e.action for e in history(get_desk(), ticket.id)]
     assert after.status == "pending" and after.answer_article == "refund-void-permission"
     assert actions[-3:] == ["status", "note", "answer"]
     token = csrf(agent_client, "/agent/")
@@ -222,7 +223,8 @@ def test_agent_reads_internal_articles(agent_client):
 
 
 def test_agent_changes_own_password(app, agent_client, csrf, agent_account):
-    from webapp.accounts import authenticate
+    from webapp.db import get_desk
+    from webapp.desk.accounts import authenticate
 
     _, password = agent_account
 
@@ -236,15 +238,16 @@ def test_agent_changes_own_password(app, agent_client, csrf, agent_account):
     )
     assert ok.status_code == 302
     with app.app_context():
-        assert authenticate(get_db(), "lina", "new-password-1")
+        assert authenticate(get_desk(), "lina", "new-password-1")
     assert agent_client.get("/agent/").status_code == 200  # this session goes on
 
 
 def test_a_password_change_ends_other_sessions(app, agent_client):
-    from webapp.accounts import set_password
+    from webapp.db import get_desk
+    from webapp.desk.accounts import set_password
 
     with app.app_context():
-        set_password(get_db(), "lina", "changed-elsewhere")
+        set_password(get_desk(), "lina", "changed-elsewhere")
     assert agent_client.get("/agent/").status_code == 302
 
 
@@ -274,15 +277,16 @@ def test_admin_manages_agents(app, admin_client, csrf):
     admin_client.post("/agent/admin/users/xiaoli/role", data={"role": "admin", "csrf_token": token})
     admin_client.post("/agent/admin/users/xiaoli/password", data={"password": "password-10", "csrf_token": token})
     admin_client.post("/agent/admin/users/xiaoli/disable", data={"csrf_token": token})
-    from webapp.accounts import authenticate, find_user
+    from webapp.db import get_desk
+    from webapp.desk.accounts import authenticate, find_user
 
     with app.app_context():
-        user = find_user(get_db(), "xiaoli")
+        user = find_user(get_desk(), "xiaoli")
         assert user.role == "admin" and not user.active
-        assert authenticate(get_db(), "xiaoli", "password-10") is None  # disabled
+        assert authenticate(get_desk(), "xiaoli", "password-10") is None  # disabled
     admin_client.post("/agent/admin/users/xiaoli/enable", data={"csrf_token": token})
     with app.app_context():
-        assert authenticate(get_db(), "xiaoli", "password-10")
+        assert authenticate(get_desk(), "xiaoli", "password-10")
 
     admin_client.post("/agent/admin/users/boss/disable", data={"csrf_token": token})
     assert "不能停用自己的账号" in text_of(admin_client.get("/agent/admin/users"))
@@ -313,6 +317,6 @@ def test_an_agent_can_mark_a_ticket_as_not_a_pos_problem(app, file, agent_client
     assert "不是POS问题/其他" in text_of(agent_client.get(f"/agent/tickets/{ticket.id}"))
     assert post_action(agent_client, csrf, ticket.id, "category", category=OUT_OF_SCOPE).status_code == 302
     with app.app_context():
-        assert get_ticket(get_db(), ticket.id).category == OUT_OF_SCOPE
-        labels = agent_labels(get_db())
+        assert get_ticket(get_desk(), ticket.id).category == OUT_OF_SCOPE
+        labels = agent_labels(get_desk())
     assert [(t.text, t.category) for t in labels] == [("我的信用卡账单怎么分期还", OUT_OF_SCOPE)]

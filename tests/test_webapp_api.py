@@ -9,6 +9,8 @@ import pytest
 
 from kb.store import load_categories
 from webapp import backlog
+from webapp.db import get_desk
+from webapp.desk.queue import list_tickets
 
 TICKET = {
     "text": "退货提示没有权限，应答码58",
@@ -92,10 +94,7 @@ def test_triage_classifies_without_storing(app, client, api_headers):
     assert {"confidence", "alternatives", "codes", "articles", "needs_review", "explanation", "model_version"} <= set(
         triage
     )
-    with app.app_context():
-        from webapp.db import get_db
-
-        assert get_db()["tickets"].count == 0
+    assert list_tickets(get_desk(app)).total == 0
 
 
 @pytest.mark.parametrize(
@@ -117,12 +116,12 @@ def test_bad_tokens_get_401(client, header, fragment):
 
 
 def test_revoked_token_gets_401(app, client, api_headers):
-    from webapp.accounts import revoke_token
-    from webapp.db import get_db
+    from webapp.db import get_desk
+    from webapp.desk.accounts import revoke_token
 
     assert client.get("/api/v1/tickets/1", headers=api_headers).status_code == 404
     with app.app_context():
-        revoke_token(get_db(), "tests")
+        revoke_token(get_desk(), "tests")
     assert_error(client.get("/api/v1/tickets/1", headers=api_headers), 401, "revoked")
 
 
@@ -141,10 +140,7 @@ def test_revoked_token_gets_401(app, client, api_headers):
 )
 def test_bad_ticket_input_gets_400_and_stores_nothing(app, client, api_headers, body, fragment):
     assert_error(client.post("/api/v1/tickets", json=body, headers=api_headers), 400, fragment)
-    with app.app_context():
-        from webapp.db import get_db
-
-        assert get_db()["tickets"].count == 0
+    assert list_tickets(get_desk(app)).total == 0
 
 
 def test_malformed_json_gets_400(client, api_headers):
@@ -246,12 +242,12 @@ def test_error_messages_are_json_even_for_html_clients(client):
 
 def test_with_the_real_model(make_app, model_dir):
     """The default loader (triage.model.load_model) on a model trained from the committed corpus."""
-    from webapp.accounts import create_token
-    from webapp.db import get_db
+    from webapp.db import get_desk
+    from webapp.desk.accounts import create_token
 
     app = make_app(MODEL_DIR=str(model_dir), TRIAGER_LOADER=None)
     with app.app_context():
-        _, secret = create_token(get_db(), "real", "pytest")
+        _, secret = create_token(get_desk(), "real", "pytest")
     client = app.test_client()
     response = client.post(
         "/api/v1/tickets", json={"text": "退货的时候提示该商户没有权限"}, headers={"Authorization": f"Bearer {secret}"}

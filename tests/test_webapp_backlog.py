@@ -9,22 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from triage.tickets import file_ticket, get_ticket, pending_count
+from conftest import wait_for
+
 from webapp import backlog
 from webapp.cli import INIT_LOCK_FILE, cli
-from webapp.db import get_db
+from webapp.db import get_desk
+from webapp.desk.tickets import file_ticket, get_ticket, pending_count
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def wait_for(condition, seconds: float = 15) -> bool:
-    """Poll until condition() holds or the time is up (a bound, not a measurement)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_the_background_worker_triages_the_backlog_once_a_model_appears(make_app):
@@ -32,22 +24,22 @@ def test_the_background_worker_triages_the_backlog_once_a_model_appears(make_app
     sidecar = Path(app.config["MODEL_DIR"]) / "model.json"
     sidecar.unlink()
     with app.app_context():
-        waiting = [file_ticket(get_db(), f"商户被冻结了 {n}").id for n in range(3)]
+        waiting = [file_ticket(get_desk(), f"商户被冻结了 {n}").id for n in range(3)]
     client = app.test_client()
     try:
         assert client.get("/").status_code == 200  # the first request starts the worker
         time.sleep(0.2)
         with app.app_context():
-            assert pending_count(get_db()) == 3  # no model yet: the tickets wait
+            assert pending_count(get_desk()) == 3  # no model yet: the tickets wait
         sidecar.write_text("{}", encoding="utf-8")
 
         def triaged() -> bool:
             with app.app_context():
-                return pending_count(get_db()) == 0
+                return pending_count(get_desk()) == 0
 
         assert wait_for(triaged)
         with app.app_context():
-            assert all(get_ticket(get_db(), t).category == "merchant-risk-status" for t in waiting)
+            assert all(get_ticket(get_desk(), t).category == "merchant-risk-status" for t in waiting)
     finally:
         backlog.worker(app).stop()
 
@@ -55,14 +47,14 @@ def test_the_background_worker_triages_the_backlog_once_a_model_appears(make_app
 def test_triage_pending_command_triages_the_waiting_tickets(make_app, model_dir):
     app = make_app(MODEL_DIR=str(model_dir), TRIAGER_LOADER=None)
     with app.app_context():
-        ticket = file_ticket(get_db(), "退货的时候提示该商户没有权限")
-        file_ticket(get_db(), "钱一直没有到账")
+        ticket = file_ticket(get_desk(), "退货的时候提示该商户没有权限")
+        file_ticket(get_desk(), "钱一直没有到账")
     runner = app.test_cli_runner()
     result = runner.invoke(cli, ["triage", "pending"])
     assert result.exit_code == 0, result.output
     assert "triaged 2 tickets" in result.output and "0 still waiting" in result.output
     with app.app_context():
-        assert get_ticket(get_db(), ticket.id).category == "txn-not-enabled"
+        assert get_ticket(get_desk(), ticket.id).category == "txn-not-enabled"
     assert "no tickets wait" in runner.invoke(cli, ["triage", "pending"]).output
 
 

@@ -6,38 +6,60 @@ from __future__ import annotations
 
 import re
 import shutil
-import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from sqlalchemy import select, update
 
 from kb.paths import data_dir
 from kb.store import sync_knowledge_base
 from webapp.backlog import worker
-from webapp.db import get_db
+from webapp.db import get_kb
+from webapp.desk.schema import api_tokens, article_views
 
 PUBLIC_PAGES = ["/", "/categories/txn-not-enabled", "/articles/printer-issue", "/codes/", "/codes/58"]
 
 
-def committed_since(app, conn: sqlite3.Connection, before: int) -> bool:
-    """True when another connection committed since `before` (SQLite's data_version, as seen by conn)."""
-    return conn.execute("PRAGMA data_version").fetchone()[0] != before
+@contextmanager
+def desk_commits(app) -> Iterator[list[str]]:
+    """The write transactions committed on the app's desk inside the block (read-only ones aside), on
+    either backend."""
+    from sqlalchemy import event
+
+    from webapp.db import get_desk
+
+    engine, commits = get_desk(app).engine, []
+
+    def committed(conn) -> None:
+        if not conn.get_execution_options().get("posdesk_read"):
+            commits.append("commit")
+
+    event.listen(engine, "commit", committed)
+    try:
+        yield commits
+    finally:
+        event.remove(engine, "commit", committed)
+
+
+def desk_rows(app, query) -> list[tuple]:
+    """The rows of a query on the app's desk."""
+    from webapp.db import get_desk
+
+    with get_desk(app).read() as conn:
+        return [tuple(row) for row in conn.execute(query)]
 
 
 def test_reading_articles_never_writes_and_the_reads_are_written_in_one_batch(app, client):
     client.get("/codes/")  # the first request of a process creates any missing tables
-    watcher = sqlite3.connect(app.config["DATABASE"])
-    try:
-        before = watcher.execute("PRAGMA data_version").fetchone()[0]
+    with desk_commits(app) as commits:
         for _ in range(3):
             assert client.get("/articles/printer-issue").status_code == 200
         assert client.get("/articles/wifi-setup").status_code == 200
-        assert not committed_since(app, watcher, before), "a GET of an article committed"
+        assert not commits, "a GET of an article committed"
         assert worker(app).flush_writes() == 4
-        assert committed_since(app, watcher, before)
-    finally:
-        watcher.close()
-    with app.app_context():
-        views = dict(get_db().execute("SELECT slug, views FROM article_views").fetchall())
+        assert len(commits) == 1, "the reads are written in one transaction"
+    views = dict(desk_rows(app, select(article_views.c.slug, article_views.c.views)))
     assert views == {"printer-issue": 3, "wifi-setup": 1}
 
 
@@ -45,9 +67,7 @@ def test_a_clean_stop_writes_the_reads_still_counted(app, client):
     client.get("/articles/printer-issue")
     client.get("/articles/printer-issue")
     worker(app).stop(timeout=1)  # what gunicorn's worker_exit hook calls
-    with app.app_context():
-        row = get_db().execute("SELECT views FROM article_views WHERE slug = 'printer-issue'").fetchone()
-    assert row == (2,)
+    assert desk_rows(app, select(article_views.c.views).where(article_views.c.slug == "printer-issue")) == [(2,)]
 
 
 @pytest.mark.parametrize("url", PUBLIC_PAGES)
@@ -73,7 +93,7 @@ def test_an_edited_article_gets_a_new_etag_and_new_html(app, client, tmp_path):
     path = root / "articles" / "printer-issue.md"
     path.write_text(path.read_text("utf-8").replace("## 症状\n", "## 症状\n热敏纸装反了也会打出白纸。\n"), "utf-8")
     with app.app_context():
-        assert sync_knowledge_base(get_db(), root).updated == ("printer-issue",)
+        assert sync_knowledge_base(get_kb(), root).updated == ("printer-issue",)
 
     after = client.get("/articles/printer-issue", headers={"If-None-Match": first.headers["ETag"]})
     assert after.status_code == 200 and after.headers["ETag"] != first.headers["ETag"]
@@ -91,7 +111,7 @@ def test_a_response_code_edit_alone_is_a_new_version(app, client, tmp_path):
     assert "不允许终端进行的交易" in text
     table.write_text(text.replace("不允许终端进行的交易", "终端不允许的这类交易"), "utf-8")
     with app.app_context():
-        report = sync_knowledge_base(get_db(), root)
+        report = sync_knowledge_base(get_kb(), root)
     assert (report.added, report.updated, report.removed) == ((), (), ())
     after = client.get("/codes/58", headers={"If-None-Match": first.headers["ETag"]})
     assert after.status_code == 200 and "终端不允许的这类交易" in after.get_data(as_text=True)
@@ -146,22 +166,18 @@ def test_requests_share_their_threads_connection_and_a_failed_write_leaves_nothi
     assert pool.get() is db
     db.conn.execute("BEGIN IMMEDIATE")  # as a request that failed inside kb.db.write would leave it
     with app.test_request_context("/"):
-        assert get_db() is db
+        assert get_kb() is db
     assert not db.conn.in_transaction  # rolled back when the request ended
 
 
 def test_an_api_read_with_a_token_stamps_its_last_use_later_not_in_the_request(app, client, api_headers):
     client.get("/api/v1/categories", headers=api_headers)  # creating the token stamped nothing yet
-    with app.app_context():
-        get_db().execute("UPDATE api_tokens SET last_used = NULL")
-        get_db().conn.commit()
-    watcher = sqlite3.connect(app.config["DATABASE"])
-    try:
-        before = watcher.execute("PRAGMA data_version").fetchone()[0]
+    from webapp.db import get_desk
+
+    with get_desk(app).write() as conn:
+        conn.execute(update(api_tokens).values(last_used=None))
+    with desk_commits(app) as commits:
         assert client.get("/api/v1/categories", headers=api_headers).status_code == 200
-        assert not committed_since(app, watcher, before), "a GET of the API committed"
-    finally:
-        watcher.close()
+        assert not commits, "a GET of the API committed"
     worker(app).flush_writes()
-    with app.app_context():
-        assert get_db().execute("SELECT last_used FROM api_tokens").fetchone()[0] is not None
+    assert desk_rows(app, select(api_tokens.c.last_used))[0][0] is not None

@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from webapp import accounts, admin_cli
+from webapp import admin_cli
 from webapp import cli as cli_module
 from webapp import serve as serve_module
 from webapp.cli import cli
-from webapp.db import get_db, is_initialised
+from webapp.db import get_desk, get_kb
+from webapp.desk import accounts
 
 
 def test_user_add_and_passwd(app, runner):
@@ -19,8 +20,8 @@ def test_user_add_and_passwd(app, runner):
     result = runner.invoke(cli, ["user", "passwd", "lina", "--password", "secret-789"])
     assert result.exit_code == 0 and "password changed for lina" in result.output
     with app.app_context():
-        assert accounts.authenticate(get_db(), "lina", "secret-789")
-        assert accounts.find_user(get_db(), "wang").is_admin
+        assert accounts.authenticate(get_desk(), "lina", "secret-789")
+        assert accounts.find_user(get_desk(), "wang").is_admin
 
 
 @pytest.mark.parametrize(
@@ -66,7 +67,7 @@ def test_init_creates_the_first_admin_once(app, runner, monkeypatch):
     line = next(x for x in result.output.splitlines() if "created admin user 'admin'" in x)
     password = line.split("password ")[1].split()[0]
     with app.app_context():
-        assert accounts.authenticate(get_db(), "admin", password).is_admin
+        assert accounts.authenticate(get_desk(), "admin", password).is_admin
     again = runner.invoke(cli, ["init"])
     assert "created admin" not in again.output
 
@@ -90,7 +91,7 @@ def test_serve_initialises_a_fresh_instance_first(make_app, monkeypatch):
     assert "knowledge base:" in result.output and "created admin user" in result.output
     assert "none yet" in result.output
     with app.app_context():
-        assert is_initialised(get_db())
+        assert get_kb()["articles"].count > 0
 
 
 def test_gunicorn_application_builds_the_app(app, monkeypatch):

@@ -10,8 +10,9 @@ import re
 import pytest
 from conftest import ticket_form
 
-from triage.tickets import file_ticket, list_tickets
-from webapp.db import get_db
+from webapp.db import get_desk
+from webapp.desk.queue import list_tickets
+from webapp.desk.tickets import file_ticket
 
 CARD = "4111111111111111"
 
@@ -22,7 +23,7 @@ def text_of(response) -> str:
 
 def ticket_count(app) -> int:
     with app.app_context():
-        return list_tickets(get_db()).total
+        return list_tickets(get_desk()).total
 
 
 def api_error(response, status: int) -> dict:
@@ -173,14 +174,14 @@ def test_json_that_is_not_utf8_is_a_400(client, api_headers):
 @pytest.mark.parametrize("query", ["page=9223372036854775807", "page=-5", "to=9999-12-31", "from=0001-01-01"])
 def test_queue_parameters_out_of_range_show_the_queue(app, agent_client, query):
     with app.app_context():
-        file_ticket(get_db(), "退货提示没有权限")
+        file_ticket(get_desk(), "退货提示没有权限")
     response = agent_client.get(f"/agent/?{query}")
     assert response.status_code == 200 and "共 1 个工单" in text_of(response)
 
 
 def test_an_agent_post_over_the_body_limit_is_a_413_page(app, agent_client, csrf):
     with app.app_context():
-        ticket = file_ticket(get_db(), "退货提示没有权限")
+        ticket = file_ticket(get_desk(), "退货提示没有权限")
     token = csrf(agent_client, f"/agent/tickets/{ticket.id}")
     big = {"note": "字" * 40000, "csrf_token": token}
     for url in (f"/agent/tickets/{ticket.id}/note", "/agent/logout", "/agent/password", "/agent/admin/users"):

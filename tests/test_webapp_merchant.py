@@ -6,8 +6,9 @@ from pathlib import Path
 from conftest import ticket_form
 
 from kb.store import load_categories
-from triage.tickets import get_ticket, list_tickets
-from webapp.feedback import vote_summary
+from webapp.desk.feedback import vote_summary
+from webapp.desk.queue import list_tickets
+from webapp.desk.tickets import get_ticket
 
 
 def text_of(response) -> str:
@@ -100,16 +101,16 @@ def test_vote_once_per_visitor(app, client, csrf):
     again = client.post("/articles/printer-issue/vote", data={"helpful": "no", "csrf_token": token})
     assert again.status_code == 302
     with app.app_context():
-        from webapp.db import get_db
+        from webapp.db import get_desk
 
-        summary = vote_summary(get_db(), "printer-issue")
+        summary = vote_summary(get_desk(), "printer-issue")
     assert (summary.helpful, summary.unhelpful) == (1, 0)
 
     other = app.test_client()
     token = csrf(other, "/articles/printer-issue/feedback")
     other.post("/articles/printer-issue/vote", data={"helpful": "no", "csrf_token": token})
     with app.app_context():
-        summary = vote_summary(get_db(), "printer-issue")
+        summary = vote_summary(get_desk(), "printer-issue")
     assert (summary.helpful, summary.unhelpful) == (1, 1)
 
 
@@ -131,9 +132,9 @@ def test_ticket_form_first_shows_articles_then_files(app, client, csrf):
     assert 'name="reviewed" type="hidden" value="1"' in page
     assert "仍然提交工单" in page
     with app.app_context():
-        from webapp.db import get_db
+        from webapp.db import get_desk
 
-        assert list_tickets(get_db()).total == 0
+        assert list_tickets(get_desk()).total == 0
 
     second = client.post("/tickets/new", data=ticket_form(token, reviewed="1"))
     assert second.status_code == 302 and second.headers["Location"].endswith("/tickets/filed")
@@ -142,7 +143,7 @@ def test_ticket_form_first_shows_articles_then_files(app, client, csrf):
     number = re.search(r'id="ticket-number">(PD\d{6})<', filed).group(1)
     assert "/articles/refund-void-permission" in filed
     with app.app_context():
-        ticket = get_ticket(get_db(), int(number[2:]))
+        ticket = get_ticket(get_desk(), int(number[2:]))
     assert ticket.category == "txn-not-enabled" and ticket.triage_status == "done"
     assert (ticket.name, ticket.phone, ticket.merchant_no, ticket.terminal_no) == (
         "王女士",
@@ -172,9 +173,9 @@ def test_filed_ticket_masks_card_numbers(app, client, csrf):
     token = csrf(client, "/tickets/new")
     client.post("/tickets/new", data=ticket_form(token, description="卡号 4111 1111 1111 1111 刷卡失败", reviewed="1"))
     with app.app_context():
-        from webapp.db import get_db
+        from webapp.db import get_desk
 
-        stored = get_db().execute("SELECT text FROM tickets").fetchone()[0]
+        stored = list_tickets(get_desk()).tickets[0].text
     assert stored == "卡号 411111******1111 刷卡失败"
 
 
@@ -189,9 +190,9 @@ def test_without_a_model_the_ticket_waits_untriaged(app, client, csrf):
     assert client.post("/tickets/new", data=ticket_form(token, reviewed="1")).status_code == 302
     assert "工单已提交" in text_of(client.get("/tickets/filed"))
     with app.app_context():
-        from webapp.db import get_db
+        from webapp.db import get_desk
 
-        ticket = list_tickets(get_db()).tickets[0]
+        ticket = list_tickets(get_desk()).tickets[0]
     assert ticket.triage_status == "pending"
 
 

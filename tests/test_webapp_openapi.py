@@ -7,7 +7,7 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
-from triage.tickets import TEXT_MAX_CHARS
+from webapp.desk.tickets import TEXT_MAX_CHARS
 
 
 @pytest.fixture

@@ -77,11 +77,11 @@ def fuzzed_app(make_app):
 
 @pytest.fixture
 def token_headers(fuzzed_app):
-    from webapp.accounts import create_token
-    from webapp.db import get_db
+    from webapp.db import get_desk
+    from webapp.desk.accounts import create_token
 
     with fuzzed_app.app_context():
-        _, secret = create_token(get_db(), "fuzz", "pytest")
+        _, secret = create_token(get_desk(), "fuzz", "pytest")
     return {"Authorization": f"Bearer {secret}"}
 
 

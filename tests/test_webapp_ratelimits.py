@@ -53,13 +53,13 @@ def test_worker_processes_share_the_counters(tmp_path):
 
 
 def test_api_limits_count_per_token(make_app):
-    from webapp.accounts import create_token
-    from webapp.db import get_db
+    from webapp.db import get_desk
+    from webapp.desk.accounts import create_token
 
     app = make_app(API_RATE_LIMIT="2 per minute")
     with app.app_context():
-        first = {"Authorization": f"Bearer {create_token(get_db(), 'first', 'pytest')[1]}"}
-        second = {"Authorization": f"Bearer {create_token(get_db(), 'second', 'pytest')[1]}"}
+        first = {"Authorization": f"Bearer {create_token(get_desk(), 'first', 'pytest')[1]}"}
+        second = {"Authorization": f"Bearer {create_token(get_desk(), 'second', 'pytest')[1]}"}
     client = app.test_client()
     for _ in range(2):
         assert client.get("/api/v1/categories", headers=first).status_code == 200

@@ -5,9 +5,11 @@ import re
 import stat
 
 import pytest
+from sqlalchemy import select
 
 from webapp import create_app
-from webapp.db import get_db
+from webapp.db import get_desk
+from webapp.desk.schema import metadata, users
 from webapp.render import render_markdown
 
 
@@ -34,10 +36,9 @@ def test_session_cookie_is_httponly_and_samesite(client, csrf, agent_account):
 
 def test_passwords_and_tokens_are_stored_hashed(app, agent_account, api_headers):
     secret = api_headers["Authorization"].split()[1]
-    with app.app_context():
-        db = get_db()
-        stored = db.execute("SELECT password_hash FROM users WHERE username = 'lina'").fetchone()[0]
-        dump = "\n".join(db.iterdump())
+    with app.app_context(), get_desk().read() as conn:
+        stored = conn.execute(select(users.c.password_hash).where(users.c.username == "lina")).scalar_one()
+        dump = "\n".join(repr(tuple(row)) for table in metadata.sorted_tables for row in conn.execute(select(table)))
     assert agent_account[1] not in dump and stored.startswith(("scrypt:", "pbkdf2:"))
     assert secret not in dump
 
@@ -102,7 +103,10 @@ def test_markdown_keeps_structure_and_points_links_at_the_right_desk():
     )
 
 
-def test_secret_key_is_generated_once_and_kept_private(app, tmp_path, monkeypatch):
+def test_secret_key_is_generated_once_and_kept_private(make_app, tmp_path):
+    # The embedded default keeps its key in the instance folder (a shared desk keeps it in the desk:
+    # tests/test_desk_storage.py), whichever backend the other tests run on.
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'embedded.db'}")
     key_file = tmp_path / "instance" / "secret_key"
     assert key_file.exists() and len(app.config["SECRET_KEY"]) >= 32
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -4,9 +4,11 @@ out from elsewhere."""
 
 import pytest
 from conftest import AGENT_PASSWORD, csrf_token_from
+from sqlalchemy import func, select
 
-from webapp import accounts, sessions
-from webapp.db import get_db
+from webapp.db import get_desk
+from webapp.desk import accounts, sessions
+from webapp.desk.schema import desk_sessions
 
 DESK = "/agent/"
 
@@ -42,8 +44,8 @@ def test_logging_out_ends_the_session_for_a_copied_cookie_too(app, agent_client)
 
 def test_disabling_an_account_ends_its_sessions(app, agent_client):
     with app.app_context():
-        accounts.set_active(get_db(), "lina", False)
-        accounts.set_active(get_db(), "lina", True)  # enabling again does not bring old sessions back
+        accounts.set_active(get_desk(), "lina", False)
+        accounts.set_active(get_desk(), "lina", True)  # enabling again does not bring old sessions back
     assert not logged_in(agent_client)
 
 
@@ -57,14 +59,14 @@ def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(app, agent
     assert changed.status_code == 302
     assert logged_in(agent_client)
     assert not logged_in(other)
-    with app.app_context():
-        assert get_db().execute("SELECT count(*) FROM desk_sessions").fetchone()[0] == 1
+    with app.app_context(), get_desk().read() as conn:
+        assert conn.execute(select(func.count()).select_from(desk_sessions)).scalar_one() == 1
 
 
 def test_a_session_ends_after_its_lifetime(make_app):
     app = make_app(DESK_SESSION_HOURS=-1)
     with app.app_context():
-        accounts.create_user(get_db(), "lina", AGENT_PASSWORD)
+        accounts.create_user(get_desk(), "lina", AGENT_PASSWORD)
     client = app.test_client()
     assert login(client).status_code == 302
     assert not logged_in(client)
@@ -74,7 +76,7 @@ def test_a_session_ends_after_its_lifetime(make_app):
 def backoff_app(make_app):
     app = make_app(LOGIN_FREE_FAILURES=2, LOGIN_RATE_LIMIT="100 per minute")
     with app.app_context():
-        accounts.create_user(get_db(), "lina", AGENT_PASSWORD)
+        accounts.create_user(get_desk(), "lina", AGENT_PASSWORD)
     return app
 
 
@@ -103,4 +105,4 @@ def test_a_success_clears_the_failures_of_that_address(backoff_app):
     login(client, "wrong-guess")
     assert login(client).status_code == 302
     with backoff_app.app_context():
-        assert sessions.login_wait(get_db(), "lina", "127.0.0.1", 2) == 0
+        assert sessions.login_wait(get_desk(), "lina", "127.0.0.1", 2) == 0

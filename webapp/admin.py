@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from webapp import accounts
 from webapp.agent import desk_context
 from webapp.auth import require_admin
-from webapp.db import get_db
+from webapp.db import get_desk
+from webapp.desk import accounts
 from webapp.forms import ROLE_LABELS, ActionForm, PasswordForm, RoleForm, TokenForm, UserForm
 
 bp = Blueprint("admin", __name__, url_prefix="/agent/admin")
@@ -33,7 +33,7 @@ def index():
 def _users_page(form: UserForm, status: int = 200):
     page = render_template(
         "admin/users.html",
-        users=accounts.list_users(get_db()),
+        users=accounts.list_users(get_desk()),
         form=form,
         action_form=ActionForm(),
         role_form=RoleForm(),
@@ -48,7 +48,7 @@ def users():
     form = UserForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(get_db(), form.username.data, form.password.data, form.role.data)
+            user = accounts.create_user(get_desk(), form.username.data, form.password.data, form.role.data)
         except accounts.AccountError as e:
             flash(f"未能添加账号：{e}", "error")
             return _users_page(form, 400)
@@ -73,7 +73,9 @@ def user_role(username: str):
     if not form.validate_on_submit():
         flash("操作未完成：请选择角色。", "error")
         return redirect(url_for(".users"))
-    return _account_action(lambda: accounts.set_role(get_db(), username, form.role.data), f"{username} 的角色已更新。")
+    return _account_action(
+        lambda: accounts.set_role(get_desk(), username, form.role.data), f"{username} 的角色已更新。"
+    )
 
 
 @bp.post("/users/<username>/disable")
@@ -82,13 +84,13 @@ def user_disable(username: str):
     if username == current_user.username:
         flash("不能停用自己的账号。", "error")
         return redirect(url_for(".users"))
-    return _account_action(lambda: accounts.set_active(get_db(), username, False), f"{username} 已停用。")
+    return _account_action(lambda: accounts.set_active(get_desk(), username, False), f"{username} 已停用。")
 
 
 @bp.post("/users/<username>/enable")
 def user_enable(username: str):
     """Enable a disabled account."""
-    return _account_action(lambda: accounts.set_active(get_db(), username, True), f"{username} 已启用。")
+    return _account_action(lambda: accounts.set_active(get_desk(), username, True), f"{username} 已启用。")
 
 
 @bp.post("/users/<username>/password")
@@ -99,7 +101,7 @@ def user_password(username: str):
         flash("操作未完成：密码至少 8 位。", "error")
         return redirect(url_for(".users"))
     return _account_action(
-        lambda: accounts.set_password(get_db(), username, form.password.data), f"{username} 的密码已重置。"
+        lambda: accounts.set_password(get_desk(), username, form.password.data), f"{username} 的密码已重置。"
     )
 
 
@@ -111,7 +113,7 @@ def tokens():
     status = 200
     if form.validate_on_submit():
         try:
-            created, secret = accounts.create_token(get_db(), form.name.data, current_user.username)
+            created, secret = accounts.create_token(get_desk(), form.name.data, current_user.username)
             form = TokenForm(formdata=None)
         except accounts.AccountError as e:
             flash(f"未能创建令牌：{e}", "error")
@@ -120,7 +122,7 @@ def tokens():
         status = 400
     page = render_template(
         "admin/tokens.html",
-        tokens=accounts.list_tokens(get_db()),
+        tokens=accounts.list_tokens(get_desk()),
         form=form,
         action_form=ActionForm(),
         created=created,
@@ -133,7 +135,7 @@ def tokens():
 def token_revoke(token_id: int):
     """Revoke a token: integrations using it get 401 from then on."""
     try:
-        token = accounts.revoke_token_by_id(get_db(), token_id)
+        token = accounts.revoke_token_by_id(get_desk(), token_id)
         flash(f"令牌 {token.name} 已吊销。", "success")
     except accounts.AccountError as e:
         flash(f"操作未完成：{e}", "error")

@@ -6,9 +6,9 @@ import secrets
 
 import click
 
-from webapp import accounts
 from webapp.cli import INIT_HOOKS, cli
-from webapp.db import get_db
+from webapp.db import get_desk
+from webapp.desk import accounts
 
 FIRST_ADMIN = "admin"
 
@@ -28,7 +28,7 @@ def user_add(name: str, is_admin: bool, password: str) -> None:
     Example: posdesk user add wangli --admin
     """
     try:
-        user = accounts.create_user(get_db(), name, password, "admin" if is_admin else "agent")
+        user = accounts.create_user(get_desk(), name, password, "admin" if is_admin else "agent")
     except accounts.AccountError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"added {user.role} {user.username}")
@@ -43,7 +43,7 @@ def user_passwd(name: str, password: str) -> None:
     Example: posdesk user passwd wangli
     """
     try:
-        user = accounts.set_password(get_db(), name, password)
+        user = accounts.set_password(get_desk(), name, password)
     except accounts.AccountError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"password changed for {user.username}")
@@ -62,7 +62,7 @@ def token_create(name: str) -> None:
     Example: posdesk token create callcenter
     """
     try:
-        _, secret = accounts.create_token(get_db(), name, created_by="cli")
+        _, secret = accounts.create_token(get_desk(), name, created_by="cli")
     except accounts.AccountError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"API token for {name} (shown once, store it safely): {secret}")
@@ -76,7 +76,7 @@ def token_revoke(name: str) -> None:
     Example: posdesk token revoke callcenter
     """
     try:
-        token = accounts.revoke_token(get_db(), name)
+        token = accounts.revoke_token(get_desk(), name)
     except accounts.AccountError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"revoked token {token.name} ({token.prefix}…)")
@@ -84,16 +84,16 @@ def token_revoke(name: str) -> None:
 
 def ensure_first_admin() -> None:
     """An `init` step: when no active admin exists, create `admin` with a random password, printed once."""
-    db = get_db()
-    if accounts.admin_exists(db):
+    desk = get_desk()
+    if accounts.admin_exists(desk):
         return
     password = secrets.token_urlsafe(12)
-    if accounts.find_user(db, FIRST_ADMIN):
-        accounts.set_password(db, FIRST_ADMIN, password)
-        accounts.set_role(db, FIRST_ADMIN, "admin")
-        accounts.set_active(db, FIRST_ADMIN, True)
+    if accounts.find_user(desk, FIRST_ADMIN):
+        accounts.set_password(desk, FIRST_ADMIN, password)
+        accounts.set_role(desk, FIRST_ADMIN, "admin")
+        accounts.set_active(desk, FIRST_ADMIN, True)
     else:
-        accounts.create_user(db, FIRST_ADMIN, password, "admin")
+        accounts.create_user(desk, FIRST_ADMIN, password, "admin")
     click.echo(f"created admin user '{FIRST_ADMIN}' with password {password} (shown once: change it after logging in)")
 
 

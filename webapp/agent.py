@@ -12,25 +12,24 @@ from flask_login import current_user, login_user, logout_user
 
 from kb.store import get_article, get_articles, get_category, get_code, list_articles, list_categories
 from triage.prediction import OUT_OF_SCOPE
-from triage.tickets import (
+from webapp.auth import require_login
+from webapp.db import get_desk, get_kb
+from webapp.desk.accounts import authenticate, set_password
+from webapp.desk.feedback import recent_comments, vote_summary
+from webapp.desk.queue import TicketFilter, list_tickets
+from webapp.desk.sessions import LoginThrottled, end_session, log_in, start_session
+from webapp.desk.tickets import (
     STATUSES,
     TicketError,
-    TicketFilter,
     add_note,
     get_ticket,
     history,
-    list_tickets,
     mark_answer,
     set_category,
     set_status,
     similar_tickets,
-    suggested_articles,
 )
-from webapp.accounts import authenticate, set_password
-from webapp.auth import require_login
-from webapp.db import get_db
 from webapp.extensions import limiter
-from webapp.feedback import recent_comments, vote_summary
 from webapp.forms import (
     OUT_OF_SCOPE_NAME,
     STATUS_LABELS,
@@ -43,8 +42,7 @@ from webapp.forms import (
     StatusForm,
 )
 from webapp.render import CHINA_TIME
-from webapp.search import find_articles
-from webapp.sessions import LoginThrottled, end_session, log_in, start_session
+from webapp.search import find_articles, suggested_articles
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
 
@@ -62,7 +60,7 @@ def _login_required():
 @bp.context_processor
 def desk_context() -> dict:
     """What every desk page's layout needs: category names, status labels, the logout button."""
-    categories = list_categories(get_db(), "agent")
+    categories = list_categories(get_kb(), "agent")
     return {
         "category_names": {c.slug: c.name for c in categories} | {OUT_OF_SCOPE: OUT_OF_SCOPE_NAME},
         "desk_categories": categories,
@@ -92,7 +90,7 @@ def login():
     if form.validate_on_submit():
         address, free = get_remote_address(), current_app.config["LOGIN_FREE_FAILURES"]
         try:
-            user = log_in(get_db(), form.username.data, form.password.data, address, free)
+            user = log_in(get_desk(), form.username.data, form.password.data, address, free)
         except LoginThrottled as e:
             flash(f"登录失败次数太多，请 {e.wait} 秒后再试。", "error")
             return render_template("agent/login.html", form=form), 429
@@ -106,7 +104,7 @@ def login():
 @bp.post("/logout")
 def logout():
     """Log out (ending the session on the server too) and return to the login page."""
-    end_session(get_db(), current_user.session_id)
+    end_session(get_desk(), current_user.session_id)
     logout_user()
     flash("您已退出登录。", "info")
     return redirect(url_for(".login"))
@@ -139,7 +137,7 @@ def _queue_filter(args) -> TicketFilter:
 def queue():
     """The ticket queue, newest first, paginated and filtered."""
     page = request.args.get("page", 1, type=int) or 1
-    result = list_tickets(get_db(), _queue_filter(request.args), page, current_app.config["TICKETS_PER_PAGE"])
+    result = list_tickets(get_desk(), _queue_filter(request.args), page, current_app.config["TICKETS_PER_PAGE"])
     filters = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("agent/queue.html", result=result, filters=filters)
 
@@ -147,18 +145,18 @@ def queue():
 @bp.get("/tickets/<id:ticket_id>")
 def ticket(ticket_id: int):
     """One ticket: text, contact, triage, suggested articles, similar tickets, actions and history."""
-    db = get_db()
-    found = get_ticket(db, ticket_id) or abort(404)
+    db, desk = get_kb(), get_desk()
+    found = get_ticket(desk, ticket_id) or abort(404)
     category_form = CategoryForm(category=found.category).with_categories(list_categories(db, "agent"))
     prediction = found.prediction
-    suggestions = suggested_articles(db, found.text, prediction, "agent", 6)
+    suggestions = suggested_articles(found.text, prediction, "agent", 6)
     shown = {a.slug for a in suggestions}
     procedures = list_articles(db, found.category, "agent") if found.category else []
     return render_template(
         "agent/ticket.html",
         ticket=found,
-        history=history(db, ticket_id),
-        similar=similar_tickets(db, found),
+        history=history(desk, ticket_id),
+        similar=similar_tickets(desk, found),
         suggestions=suggestions,
         procedures=[a for a in procedures if not a.is_public and a.slug not in shown],
         codes=[c for c in (get_code(db, code) for code in (prediction.codes if prediction else ())) if c],
@@ -188,11 +186,13 @@ def _act(ticket_id: int, form, action, success: str):
 @bp.post("/tickets/<id:ticket_id>/category")
 def ticket_category(ticket_id: int):
     """Confirm or correct the ticket's category (recorded with who and when)."""
-    form = CategoryForm().with_categories(list_categories(get_db(), "agent"))
+    categories = list_categories(get_kb(), "agent")
+    form = CategoryForm().with_categories(categories)
+    known = {c.slug for c in categories}
     return _act(
         ticket_id,
         form,
-        lambda f: set_category(get_db(), ticket_id, f.category.data, current_user.username),
+        lambda f: set_category(get_desk(), ticket_id, f.category.data, current_user.username, known),
         "分类已保存。",
     )
 
@@ -202,7 +202,10 @@ def ticket_status(ticket_id: int):
     """Change the ticket's status."""
     form = StatusForm()
     return _act(
-        ticket_id, form, lambda f: set_status(get_db(), ticket_id, f.status.data, current_user.username), "状态已更新。"
+        ticket_id,
+        form,
+        lambda f: set_status(get_desk(), ticket_id, f.status.data, current_user.username),
+        "状态已更新。",
     )
 
 
@@ -211,7 +214,7 @@ def ticket_note(ticket_id: int):
     """Add an internal note."""
     form = NoteForm()
     return _act(
-        ticket_id, form, lambda f: add_note(get_db(), ticket_id, f.note.data, current_user.username), "备注已添加。"
+        ticket_id, form, lambda f: add_note(get_desk(), ticket_id, f.note.data, current_user.username), "备注已添加。"
     )
 
 
@@ -222,15 +225,20 @@ def ticket_answer(ticket_id: int):
     return _act(
         ticket_id,
         form,
-        lambda f: mark_answer(get_db(), ticket_id, f.slug.data, current_user.username),
+        lambda f: mark_answer(get_desk(), ticket_id, f.slug.data, current_user.username, _article_slugs()),
         "已标记为答案。",
     )
+
+
+def _article_slugs() -> set[str]:
+    """Every article's slug, internal ones included."""
+    return {a.slug for a in list_articles(get_kb(), audience="agent")}
 
 
 @bp.get("/search")
 def search_page():
     """Search every article, internal ones included, with highlighted snippets."""
-    db = get_db()
+    db = get_kb()
     query = request.args.get("q", "").strip()
     hits = find_articles(query, "agent", SEARCH_RESULTS) if query else []
     internal = [] if query else [a for a in list_articles(db, audience="agent") if not a.is_public]
@@ -240,7 +248,7 @@ def search_page():
 @bp.get("/articles/<slug>")
 def article(slug: str):
     """Read any article (internal ones too) with merchants' feedback on it."""
-    db = get_db()
+    db = get_kb()
     found = get_article(db, slug, "agent") or abort(404)
     return render_template(
         "agent/article.html",
@@ -248,8 +256,8 @@ def article(slug: str):
         category=get_category(db, found.category, "agent"),
         codes=[c for c in (get_code(db, code) for code in found.codes) if c],
         related=get_articles(db, list(found.related), "agent"),
-        votes=vote_summary(db, slug),
-        comments=recent_comments(db, slug),
+        votes=vote_summary(get_desk(), slug),
+        comments=recent_comments(get_desk(), slug),
     )
 
 
@@ -258,11 +266,11 @@ def password():
     """Change one's own password (which ends the other sessions of this account)."""
     form = OwnPasswordForm()
     if form.validate_on_submit():
-        if authenticate(get_db(), current_user.username, form.current.data) is None:
+        if authenticate(get_desk(), current_user.username, form.current.data) is None:
             flash("当前密码不正确。", "error")
             return render_template("agent/password.html", form=form)
-        user = set_password(get_db(), current_user.username, form.password.data)  # ends every session
-        login_user(start_session(get_db(), user))
+        user = set_password(get_desk(), current_user.username, form.password.data)  # ends every session
+        login_user(start_session(get_desk(), user))
         flash("密码已修改。", "success")
         return redirect(url_for(".queue"))
     return render_template("agent/password.html", form=form)

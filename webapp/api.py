@@ -11,11 +11,19 @@ import re
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
 from kb.store import get_article, list_categories
-from triage.tickets import RequestKey, RequestKeyReused, TicketError, file_ticket_once, get_ticket, validate_text
 from webapp.auth import request_token, require_token
-from webapp.db import get_db
+from webapp.db import get_desk, get_kb
+from webapp.desk.tickets import (
+    RequestKey,
+    RequestKeyReused,
+    TicketError,
+    file_ticket_once,
+    get_ticket,
+    validate_text,
+)
 from webapp.errors import refuse
 from webapp.extensions import limiter
+from webapp.jobs import enqueue_triage
 from webapp.model import current_triager
 from webapp.openapi import SEARCH_MAX_RESULTS, document
 from webapp.ratelimits import api_rate_key
@@ -132,7 +140,8 @@ def openapi():
 
 @bp.post("/v1/tickets")
 def create_ticket():
-    """File a ticket (token required): 201 with the stored ticket and its triage, or pending triage.
+    """File a ticket (token required): 201 with the stored ticket, its triage following within
+    seconds (`triage_status` says "pending" until then).
 
     With an Idempotency-Key header, a retry of the same request gets 200 and the ticket filed the
     first time; the same key with another body gets 422.
@@ -144,18 +153,20 @@ def create_ticket():
         refuse(400, str(e), e.message)
     try:
         ticket, created = file_ticket_once(
-            get_db(),
+            get_desk(),
             _request_key(token, ticket_input),
             ticket_input.text,
             **ticket_input.contact(),
             source="api",
             actor=f"api:{token.name}",
-            triager=current_triager(),
         )
     except RequestKeyReused as e:
         refuse(422, str(e), "这个 Idempotency-Key 已用于另一个不同的请求")
     except TicketError as e:
         refuse(400, str(e), "工单内容有误")
+    if created:
+        enqueue_triage()
+        ticket = get_ticket(get_desk(), ticket.id) or ticket  # triaged already when jobs run at once
     response = jsonify({"ok": True, "ticket": ticket.to_dict()})
     response.status_code = 201 if created else 200
     response.headers["Location"] = url_for(".read_ticket", ticket_id=ticket.id)
@@ -166,7 +177,7 @@ def create_ticket():
 def read_ticket(ticket_id: int):
     """One ticket with its triage and the desk's decisions (token required)."""
     require_token()
-    ticket = get_ticket(get_db(), ticket_id)
+    ticket = get_ticket(get_desk(), ticket_id)
     if ticket is None:
         abort(404, description=f"no ticket {ticket_id}")
     return jsonify({"ok": True, "ticket": ticket.to_dict()})
@@ -221,7 +232,7 @@ def search_articles():
 def read_article(slug: str):
     """One article: public ones for everyone, internal ones only with a token."""
     audience = "agent" if request_token() else "merchant"
-    article = get_article(get_db(), slug, audience)
+    article = get_article(get_kb(), slug, audience)
     if article is None:
         abort(404, description=f"no article {slug!r}")
     return jsonify({"ok": True, "article": _article_json(article)})
@@ -240,6 +251,6 @@ def categories():
             "codes": list(c.codes),
             "article_count": c.article_count,
         }
-        for c in list_categories(get_db(), audience)
+        for c in list_categories(get_kb(), audience)
     ]
     return jsonify({"ok": True, "audience": audience, "categories": rows})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Flask, abort, current_app, g, request
 from flask_login import current_user
 
-from webapp import accounts, sessions
-from webapp.db import get_db
+from webapp.db import get_desk
 from webapp.deferred import deferred
+from webapp.desk import accounts, sessions
 from webapp.extensions import login_manager
 
 
@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
 
 @login_manager.user_loader
 def _load_user(session_id: str) -> accounts.User | None:
-    return sessions.load_session_user(get_db(), session_id, current_app.config["DESK_SESSION_HOURS"])
+    return sessions.load_session_user(get_desk(), session_id, current_app.config["DESK_SESSION_HOURS"])
 
 
 def require_login() -> None:
@@ -52,7 +52,7 @@ def request_token() -> accounts.ApiToken | None:
         if scheme.lower() != "bearer" or not secret.strip():
             abort(401, description="Authorization must be 'Bearer <token>'")
         # The last-use stamp is written by the background worker: a GET of the API never commits.
-        token = accounts.verify_token(get_db(), secret.strip(), deferred().note_token_use)
+        token = accounts.verify_token(get_desk(), secret.strip(), deferred().note_token_use)
         if token is None:
             abort(401, description="invalid or revoked API token")
     g.api_token = token

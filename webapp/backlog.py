@@ -1,7 +1,8 @@
-"""Work kept out of requests: tickets filed while no model existed are triaged by a background thread
-in each served process (one process at a time, by a lock file in the instance folder) or by `posdesk
-triage pending`; the same thread writes the article reads and token uses noted in memory (webapp.deferred). A
-request triages its own ticket at most, never the backlog, and a page view never writes.
+"""The embedded job runner: a background thread in each served process triages waiting tickets (new
+ones as soon as a request wakes it, the backlog once a model exists; one process of the node at a
+time, by a lock file in the instance folder) and writes the article reads and token uses noted in
+memory (webapp.deferred). With Redis (`webapp.jobs`) `posdesk worker` processes triage instead and
+this thread only writes. A request never triages, and a page view never writes.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from triage.tickets import Classifier, triage_pending
 from webapp import deferred as deferred_writes
-from webapp.db import get_db
+from webapp.db import get_desk
 from webapp.deferred import deferred
+from webapp.desk.tickets import Classifier, triage_pending
 from webapp.model import current_triager
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def backlog_lock(instance: Path, wait: bool) -> Iterator[bool]:
 def triage_backlog(triager: Classifier, wait: bool = False) -> int:
     """Triage the waiting tickets with this model unless another process is doing it; return how many."""
     with backlog_lock(Path(current_app.instance_path), wait) as locked:
-        return triage_pending(get_db(), triager) if locked else 0
+        return triage_pending(get_desk(), triager) if locked else 0
 
 
 class BacklogWorker:
@@ -58,13 +59,22 @@ class BacklogWorker:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.interval = float(app.config["TRIAGE_WORKER_SECONDS"])
+        self.triages = not app.config.get("REDIS_URL")  # with Redis, `posdesk worker` triages
         self._stop = threading.Event()
+        self._wake = False
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
 
+    def wake(self) -> None:
+        """Triage now (a ticket was filed): the thread's next round starts at once."""
+        self._wake = True
+        deferred(self.app).due.set()
+
     def run_once(self) -> int:
         """One round: triage the backlog when a model is loaded; return how many tickets were triaged."""
+        if not self.triages:
+            return 0
         with self.app.app_context():
             triager = current_triager()
             count = triage_backlog(triager) if triager else 0
@@ -78,13 +88,14 @@ class BacklogWorker:
         if not any(noted.pending()):
             return 0
         with self.app.app_context():
-            return noted.flush(get_db())
+            return noted.flush(get_desk())
 
     def _loop(self) -> None:
         views = deferred(self.app)
         next_triage = 0.0
         while not self._stop.is_set():
-            if time.monotonic() >= next_triage:
+            if self._wake or time.monotonic() >= next_triage:
+                self._wake = False
                 next_triage = time.monotonic() + self.interval
                 try:
                     self.run_once()
@@ -95,6 +106,7 @@ class BacklogWorker:
             except Exception:  # the reads stay counted and are written with the next batch
                 log.exception("writing view counts and token uses failed; trying again in %.0f s", self.interval)
             views.due.wait(max(0.0, next_triage - time.monotonic()))
+            views.due.clear()  # woken: whatever woke it (reads, a ticket) is handled by the next round
 
     def ensure_started(self) -> None:
         """Start the thread in this process if it is not running (a fork leaves threads behind)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app, g, make_response, render_template, request
 
 from kb.db import get_meta
-from webapp.db import get_db
+from webapp.db import get_kb
 
 _RELEASE = "posdesk.release"
 
@@ -26,7 +26,7 @@ _RELEASE = "posdesk.release"
 def kb_generation() -> str:
     """The knowledge base's version in the database (bumped by every sync that changes it)."""
     if "kb_generation" not in g:
-        g.kb_generation = get_meta(get_db(), "kb_generation", "0")
+        g.kb_generation = get_meta(get_kb(), "kb_generation", "0")
     return g.kb_generation
 
 

@@ -15,10 +15,11 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
-from kb.db import write
-from kb.store import sync_knowledge_base
-from webapp import create_app
-from webapp.db import get_db
+from kb import db as kb_db
+from kb.db import open_db, write
+from kb.store import SyncReport, sync_knowledge_base
+from webapp import create_app, knowledge
+from webapp.db import get_desk, get_kb
 from webapp.search import find_articles
 
 
@@ -43,7 +44,7 @@ def cli() -> None:
 
 def ensure_knowledge_base():
     """Return the database, loading the knowledge base first if it was never loaded."""
-    db = get_db()
+    db = get_kb()
     if not db["articles"].exists() or not db["articles"].count:
         sync_knowledge_base(db)
     return db
@@ -53,19 +54,137 @@ def ensure_knowledge_base():
 def init_command() -> None:
     """Create or upgrade the database and load the knowledge base from data/.
 
-    Idempotent: a second run changes nothing; after editing an article it updates that one.
+    Upgrades the desk database, publishes the knowledge base's sources from data/ to it, and brings
+    this node's search index up to date. Idempotent: a second run changes nothing; after editing an
+    article it updates that one.
 
     Example: posdesk init
     """
     with _init_lock():
+        _upgrade_desk()
+        desk = get_desk()
         try:
-            with write(get_db()):
-                report = sync_knowledge_base(get_db())
-        except ValueError as e:
+            published = knowledge.publish(desk)
+        except (ValueError, FileNotFoundError) as e:
             raise click.ClickException(str(e)) from e
-        click.echo(f"knowledge base: {report.summary()}")
+        click.echo(f"knowledge sources in the desk: {_publish_summary(published)}")
+        click.echo(f"knowledge base: {_refresh_local_index(desk).summary()}")
         for hook in INIT_HOOKS:
             hook()
+
+
+def _publish_summary(report: knowledge.PublishReport) -> str:
+    if not report.changed and not report.removed:
+        return f"unchanged (generation {report.generation})"
+    return f"{len(report.changed)} changed, {len(report.removed)} removed (generation {report.generation})"
+
+
+def _refresh_local_index(desk) -> SyncReport:
+    """Bring this node's search index up to the desk's knowledge generation; what it changed. The
+    index is opened here (not through get_kb(), which would refresh it silently on first use)."""
+    db = open_db(current_app.config["KNOWLEDGE_DB"])
+    try:
+        with write(db):
+            kb_db.ensure_schema(db)
+        report = knowledge.refresh(db, desk)
+        if report is None:  # already at the desk's generation
+            report = SyncReport(added=(), updated=(), removed=(), unchanged=db["articles"].count)
+    except ValueError as e:  # a malformed source in the desk
+        raise click.ClickException(str(e)) from e
+    finally:
+        db.close()
+    return report
+
+
+# --- posdesk db ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def desk_errors(url: str) -> Iterator[None]:
+    """A desk that cannot be used is one line of error, never a traceback."""
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from webapp.desk.storage import DeskError
+
+    try:
+        yield
+    except (DeskError, OperationalError, ArgumentError) as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__]
+        raise click.ClickException(f"desk database {_shown_url(url)}: {reason[0].strip()}") from e
+
+
+def _shown_url(url: str) -> str:
+    """The URL with its password hidden (as given when it cannot be read)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: DeskError says so
+        return "(unreadable URL)"
+
+
+def _revision_name(desk, revision: str | None) -> str:
+    if revision is not None:
+        return revision
+    from sqlalchemy import inspect
+
+    with desk.engine.connect() as conn:
+        return "0001 (release 0.1)" if inspect(conn).has_table("tickets") else "empty"
+
+
+def _upgrade_desk() -> None:
+    """Apply the desk's migrations (a separate handle: get_desk() refuses a shared desk to upgrade)."""
+    from webapp.desk.storage import HEAD, Desk
+
+    url = current_app.config["DATABASE_URL"]
+    with desk_errors(url):
+        desk = Desk(url)
+        try:
+            before = desk.revision()
+            if before == HEAD:
+                click.echo(f"desk database: already at {HEAD}")
+                return
+            shown = _revision_name(desk, before)
+            _, after = desk.upgrade()
+            click.echo(f"desk database: {shown} -> {after}")
+        finally:
+            desk.close()
+
+
+@cli.group("db")
+def db_group() -> None:
+    """The desk database (tickets, accounts, votes, knowledge sources): migrations and status."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the desk database's migrations (run once per release, by whoever deploys, before the
+    nodes start; a release-0.1 SQLite file is upgraded in place, its data kept).
+
+    Example: posdesk db upgrade
+    """
+    _upgrade_desk()
+
+
+@db_group.command("status")
+def db_status() -> None:
+    """Show the desk database's backend and URL (password hidden), and its current and head migration.
+
+    Example: posdesk db status
+    """
+    from webapp.desk.storage import HEAD, Desk
+
+    url = current_app.config["DATABASE_URL"]
+    with desk_errors(url):
+        desk = Desk(url)
+        try:
+            current = desk.revision()
+            click.echo(f"backend: {desk.backend} ({_shown_url(desk.url)})")
+            click.echo(f"current revision: {_revision_name(desk, current)}")
+            click.echo(f"head revision: {HEAD}")
+            click.echo("up to date" if current == HEAD else "needs `posdesk db upgrade`")
+        finally:
+            desk.close()
 
 
 @contextmanager
@@ -148,8 +267,14 @@ def search_command(query: str | None, audience: str, limit: int, as_json: bool, 
 
 
 def main() -> None:
-    """Entry point of the `posdesk` console script."""
-    cli(prog_name="posdesk")
+    """Entry point of the `posdesk` console script: a desk database that cannot be used (down,
+    refusing, not migrated) is one line of error from any command, never a traceback."""
+    try:
+        with desk_errors(os.environ.get("POSDESK_DATABASE_URL") or "sqlite (instance folder)"):
+            cli(prog_name="posdesk")
+    except click.ClickException as e:  # only desk errors get here: click shows its own
+        e.show()
+        sys.exit(e.exit_code)
 
 
 from webapp.triage_cli import train_if_missing, triage_group  # noqa: E402  (commands register on the group)
@@ -157,3 +282,6 @@ from webapp.triage_cli import train_if_missing, triage_group  # noqa: E402  (com
 cli.add_command(triage_group)
 INIT_HOOKS.append(train_if_missing)
 from webapp import admin_cli, serve  # noqa: E402,F401  (user, token and serve commands register on cli)
+from webapp.jobs import worker_command  # noqa: E402
+
+cli.add_command(worker_command)

@@ -1,32 +1,42 @@
-"""The database connection each request uses (one per worker thread, reused across its requests), and
-the schema of every table the app uses (created once per process on first use)."""
+"""The two stores a request uses: the desk (shared state: `get_desk()`, a `webapp.desk.storage.Desk`)
+and this node's knowledge index (derived, local: `get_kb()`, one SQLite connection per worker
+thread, reused across its requests, brought up to the desk's knowledge generation on first use and
+then every KNOWLEDGE_CHECK_SECONDS)."""
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 
 import sqlite_utils
 from flask import Flask, current_app, g, has_request_context
 
-from kb import db as kb_db
-from kb.db import open_db, write
-from triage import tickets
-from webapp import accounts, feedback, sessions
+from kb.db import open_db
+from webapp import knowledge
+from webapp.desk.storage import Desk
 
-_SCHEMA_READY = "posdesk.schema_ready"
+_CHECKED = "posdesk.knowledge_checked"  # when this process last compared its index with the desk
 _POOL = "posdesk.connections"
+_DESK = "posdesk.desk"
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the knowledge-base, ticket, account and feedback tables that do not exist yet (in one
-    write transaction, so that processes starting together create them once)."""
-    with write(db):
-        kb_db.ensure_schema(db)
-        tickets.ensure_schema(db)
-        accounts.ensure_schema(db)
-        sessions.ensure_schema(db)
-        feedback.ensure_schema(db)
+def get_desk(app: Flask | None = None) -> Desk:
+    """The app's desk database (one engine per process, made on first use; its schema is upgraded
+    then on the embedded default, and must be current on a shared one)."""
+    app = app or current_app
+    desk = app.extensions.get(_DESK)
+    if desk is None:
+        with _DESK_LOCK:
+            desk = app.extensions.get(_DESK)
+            if desk is None:
+                desk = Desk(app.config["DATABASE_URL"])
+                desk.ensure_current()
+                app.extensions[_DESK] = desk
+    return desk
+
+
+_DESK_LOCK = threading.Lock()
 
 
 class ConnectionPool:
@@ -69,28 +79,23 @@ class ConnectionPool:
 
 def _pool() -> ConnectionPool:
     pool = current_app.extensions.get(_POOL)
-    if pool is None or pool.path != current_app.config["DATABASE"]:
-        pool = current_app.extensions[_POOL] = ConnectionPool(current_app.config["DATABASE"])
+    if pool is None or pool.path != current_app.config["KNOWLEDGE_DB"]:
+        pool = current_app.extensions[_POOL] = ConnectionPool(current_app.config["KNOWLEDGE_DB"])
     return pool
 
 
-def get_db() -> sqlite_utils.Database:
-    """Return this request's (or CLI command's) database: a request borrows its thread's connection;
-    a command or a background round opens its own, closed at the end of its app context."""
+def get_kb() -> sqlite_utils.Database:
+    """Return this request's (or CLI command's) knowledge index: a request borrows its thread's
+    connection; a command or a background round opens its own, closed at the end of its app context."""
     if "db" not in g:
-        # ":memory:" is a new empty database per connection: never shared between requests.
-        pooled = has_request_context() and current_app.config["DATABASE"] != ":memory:"
-        g.db = _pool().get() if pooled else open_db(current_app.config["DATABASE"])
+        pooled = has_request_context()
+        g.db = _pool().get() if pooled else open_db(current_app.config["KNOWLEDGE_DB"])
         g.db_pooled = pooled
-        if not current_app.extensions.get(_SCHEMA_READY):
-            ensure_schema(g.db)
-            current_app.extensions[_SCHEMA_READY] = True
+        checked = current_app.extensions.get(_CHECKED)
+        if checked is None or time.monotonic() - checked >= float(current_app.config["KNOWLEDGE_CHECK_SECONDS"]):
+            knowledge.refresh(g.db, get_desk())
+            current_app.extensions[_CHECKED] = time.monotonic()
     return g.db
-
-
-def is_initialised(db: sqlite_utils.Database) -> bool:
-    """True once `posdesk init` has loaded the knowledge base into this database."""
-    return db["articles"].exists() and db["articles"].count > 0
 
 
 def close_db(exc: BaseException | None = None) -> None:
@@ -105,10 +110,14 @@ def close_db(exc: BaseException | None = None) -> None:
 
 
 def close_all(app: Flask) -> None:
-    """Close every pooled connection of the app (as a worker exits, and before forking workers)."""
+    """Close every pooled connection of the app, knowledge and desk (as a worker exits, and before
+    forking workers)."""
     pool = app.extensions.get(_POOL)
     if pool is not None:
         pool.close_all()
+    desk = app.extensions.get(_DESK)
+    if desk is not None:
+        desk.close()
 
 
 def init_app(app: Flask) -> None:

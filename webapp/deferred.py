@@ -9,12 +9,11 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-import sqlite_utils
 from flask import Flask, current_app
 
-from kb.db import write
-from kb.store import record_views
-from webapp.accounts import record_token_uses
+from webapp.desk.accounts import record_token_uses
+from webapp.desk.feedback import record_views
+from webapp.desk.storage import Desk
 
 _EXTENSION = "posdesk.deferred"
 
@@ -48,7 +47,7 @@ class DeferredWrites:
         with self._lock:
             return dict(self._views), dict(self._token_uses)
 
-    def flush(self, db: sqlite_utils.Database) -> int:
+    def flush(self, desk: Desk) -> int:
         """Write everything noted in one transaction; return how many reads; on failure it all waits
         for the next batch."""
         with self._lock:
@@ -56,9 +55,9 @@ class DeferredWrites:
             self._views, self._token_uses, self._waiting = Counter(), {}, 0
             self.due.clear()
         try:
-            with write(db):  # one commit for both (each helper's own write() is a savepoint of it)
-                record_views(db, views)
-                record_token_uses(db, uses)
+            with desk.write():  # one commit for both (each helper's own write() joins this one)
+                record_views(desk, views)
+                record_token_uses(desk, uses)
         except BaseException:
             with self._lock:
                 self._views.update(views)

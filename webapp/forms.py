@@ -7,9 +7,9 @@ from wtforms import HiddenField, PasswordField, RadioField, SelectChoice, Select
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, StopValidation
 
 from triage.prediction import OUT_OF_SCOPE
-from triage.tickets import NOTE_MAX_CHARS, STATUSES
-from webapp.accounts import PASSWORD_MIN_CHARS, ROLES
-from webapp.feedback import COMMENT_MAX_CHARS
+from webapp.desk.accounts import PASSWORD_MIN_CHARS, ROLES
+from webapp.desk.feedback import COMMENT_MAX_CHARS
+from webapp.desk.tickets import NOTE_MAX_CHARS, STATUSES
 from webapp.ticket_input import FieldError, clean_field
 
 STATUS_LABELS = {"new": "新建", "open": "处理中", "pending": "等待商户", "resolved": "已解决"}

@@ -29,20 +29,19 @@ from kb.store import (
     list_articles,
     list_categories,
     list_codes,
-    most_read,
 )
 from kb.text import analyse
-from triage.tickets import file_ticket, get_ticket, suggested_articles
 from webapp import CONTENT_SECURITY_POLICY
 from webapp.caching import render_public
-from webapp.db import get_db
+from webapp.db import get_desk, get_kb
 from webapp.deferred import deferred
+from webapp.desk.feedback import has_voted, most_viewed, record_vote
+from webapp.desk.tickets import file_ticket, get_ticket
 from webapp.extensions import limiter
-from webapp.feedback import has_voted, record_vote
 from webapp.forms import TicketForm, VoteForm
-from webapp.model import current_triager
+from webapp.jobs import enqueue_triage
 from webapp.ratelimits import vote_rate_key
-from webapp.search import find_articles
+from webapp.search import find_articles, suggested_articles
 
 bp = Blueprint("merchant", __name__)
 
@@ -52,11 +51,28 @@ SEARCH_RESULTS = 20
 SUGGESTIONS = 5
 
 
+def _most_read(db, limit: int) -> list:
+    """The `limit` most-read articles merchants may see, most views first (ties by slug), filled up
+    with unread ones in slug order: the view counts are the desk's, the articles this node's index."""
+    asked = limit
+    while True:  # ask for more when read articles are gone or internal now
+        ranked = most_viewed(get_desk(), asked)
+        found = get_articles(db, ranked)
+        if len(found) >= limit or len(ranked) < asked:
+            break
+        asked *= 2
+    found = found[:limit]
+    if len(found) < limit:
+        shown = {a.slug for a in found}
+        found += [a for a in list_articles(db) if a.slug not in shown][: limit - len(found)]
+    return found
+
+
 @bp.get("/")
 def index():
     """Home: search box, the categories with their article counts, the most-read articles."""
-    db = get_db()
-    popular = most_read(db, 8)
+    db = get_kb()
+    popular = _most_read(db, 8)
     return render_public(
         "merchant/index.html", tuple(a.slug for a in popular), categories=list_categories(db), popular=popular
     )
@@ -65,7 +81,7 @@ def index():
 @bp.get("/categories/<slug>")
 def category(slug: str):
     """One category: what it covers, its articles and its response codes."""
-    db = get_db()
+    db = get_kb()
     found = get_category(db, slug) or abort(404)
     codes = [c for c in (get_code(db, code) for code in found.codes) if c]
     return render_public(
@@ -76,7 +92,7 @@ def category(slug: str):
 @bp.get("/articles/<slug>")
 def article(slug: str):
     """One public article, rendered and sanitised, with its codes, related articles and the vote form."""
-    db = get_db()
+    db = get_kb()
     found = get_article(db, slug) or abort(404)
     deferred().count_view(slug)  # in memory: the background worker writes the counts in batches
     return render_public(
@@ -97,9 +113,9 @@ _FRAMED_BY_SELF = CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", "fra
 def feedback(slug: str):
     """An article's "这篇文章有帮助吗？" form (or "感谢您的反馈"), framed into the article page: the
     visitor's own CSRF token and vote, so never stored by any cache."""
-    db = get_db()
+    db = get_kb()
     found = get_article(db, slug) or abort(404)
-    voted = has_voted(db, slug, request.cookies.get(VISITOR_COOKIE))
+    voted = has_voted(get_desk(), slug, request.cookies.get(VISITOR_COOKIE))
     response = make_response(render_template("merchant/feedback.html", article=found, form=VoteForm(), voted=voted))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = _FRAMED_BY_SELF
@@ -112,13 +128,13 @@ def feedback(slug: str):
 @limiter.limit(lambda: current_app.config["ARTICLE_VOTE_RATE_LIMIT"], key_func=vote_rate_key)
 def vote(slug: str):
     """Record "这篇文章有帮助吗？" once per visitor (identified by a cookie)."""
-    db = get_db()
+    db = get_kb()
     get_article(db, slug) or abort(404)
     form = VoteForm()
     if not form.validate():
         abort(400, description="请选择“有帮助”或“没有帮助”")
     visitor = request.cookies.get(VISITOR_COOKIE) or secrets.token_urlsafe(16)
-    if record_vote(db, slug, visitor, form.helpful.data == "yes", form.comment.data or ""):
+    if record_vote(get_desk(), slug, visitor, form.helpful.data == "yes", form.comment.data or ""):
         flash("感谢您的反馈，我们会持续改进这篇文章。", "success")
     else:
         flash("您已经评价过这篇文章，感谢支持。", "info")
@@ -139,7 +155,7 @@ def vote(slug: str):
 def codes():
     """Every response code, grouped by who has to act on it, each linking to its own page."""
     groups: dict[str, list] = {}
-    for found in list_codes(get_db()):
+    for found in list_codes(get_kb()):
         groups.setdefault(found.who_acts, []).append(found)
     return render_public("merchant/codes.html", (), groups=groups)
 
@@ -147,7 +163,7 @@ def codes():
 @bp.get("/codes/<code>")
 def code(code: str):
     """One response code: its meaning, what the terminal shows, who acts, and the articles about it."""
-    db = get_db()
+    db = get_kb()
     found = get_code(db, code) or abort(404)
     if found.code != code:
         return redirect(url_for(".code", code=found.code), 301)
@@ -163,7 +179,7 @@ def code(code: str):
 @bp.get("/search")
 def search_page():
     """Search results with highlighted snippets; with none, ways to browse or ask for help."""
-    db = get_db()
+    db = get_kb()
     query = request.args.get("q", "").strip()
     analysis = analyse(query, MAX_QUERY_CHARS)
     hits = find_articles(analysis, "merchant", SEARCH_RESULTS) if query else []
@@ -177,7 +193,6 @@ def search_page():
 @limiter.limit(lambda: current_app.config["TICKET_RATE_LIMIT"], methods=["POST"])
 def new_ticket():
     """The ticket form; without the page script, a first submit shows "先看看这些文章", a second files it."""
-    db = get_db()
     form = TicketForm()
     suggestions = []
     if form.validate_on_submit():
@@ -185,14 +200,14 @@ def new_ticket():
             suggestions = find_articles(form.description.data, "merchant", SUGGESTIONS)
         if not suggestions:
             ticket = file_ticket(
-                db,
+                get_desk(),
                 form.description.data,
                 name=form.name.data,
                 phone=form.phone.data,
                 merchant_no=form.merchant_no.data or "",
                 terminal_no=form.terminal_no.data or "",
-                triager=current_triager(),
             )
+            enqueue_triage()
             session["filed_ticket"] = ticket.id
             return redirect(url_for(".ticket_filed"))
         form.reviewed.data = "1"
@@ -204,9 +219,8 @@ def new_ticket():
 @bp.get("/tickets/filed")
 def ticket_filed():
     """After filing: the ticket number and the articles that may already answer it."""
-    db = get_db()
-    ticket = get_ticket(db, session.get("filed_ticket", 0))
+    ticket = get_ticket(get_desk(), session.get("filed_ticket", 0))
     if ticket is None:
         return redirect(url_for(".new_ticket"))
-    suggestions = suggested_articles(db, ticket.text, ticket.prediction, "merchant", SUGGESTIONS)
+    suggestions = suggested_articles(ticket.text, ticket.prediction, "merchant", SUGGESTIONS)
     return render_template("merchant/ticket_filed.html", ticket=ticket, suggestions=suggestions)

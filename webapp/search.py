@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from flask import current_app
 
+from kb.articles import Article
 from kb.search import SearchHit
+from kb.store import get_articles
 from kb.text import Analysis
 from triage import relevance
 from triage.model import Triager
-from webapp.db import get_db
+from triage.prediction import Prediction
+from webapp.db import get_kb
 
 
 def find_articles(query: str | Analysis, audience: str = "merchant", limit: int = 10) -> list[SearchHit]:
@@ -19,4 +22,13 @@ def find_articles(query: str | Analysis, audience: str = "merchant", limit: int 
     Never triages the ticket backlog: a search waits for nothing but its own answer.
     """
     triager, _ = current_app.extensions["posdesk.model"].get()
-    return relevance.search(get_db(), triager if isinstance(triager, Triager) else None, query, audience, limit)
+    return relevance.search(get_kb(), triager if isinstance(triager, Triager) else None, query, audience, limit)
+
+
+def suggested_articles(
+    ticket_text: str, prediction: Prediction | None, audience: str = "merchant", limit: int = 5
+) -> list[Article]:
+    """Articles that may answer a ticket: its triage's suggestions first, then search results."""
+    slugs = list(prediction.articles) if prediction else []
+    slugs += [hit.slug for hit in find_articles(ticket_text, audience, limit)]
+    return get_articles(get_kb(), list(dict.fromkeys(slugs)), audience)[:limit]

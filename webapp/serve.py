@@ -4,16 +4,18 @@ with a backlog-triage thread in each worker and card-like numbers masked in the 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 from flask import current_app
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from triage.tickets import pending_count
+from triage.model import model_exists
 from webapp import backlog, create_app
-from webapp.cli import cli, init_command
-from webapp.db import close_all, close_db, get_db, is_initialised
+from webapp.cli import cli, desk_errors, init_command
+from webapp.db import close_all, close_db, get_desk
+from webapp.desk.tickets import pending_count
 from webapp.model import current_triager
 
 # 11 or more digits, with single separators (also URL-encoded) between them: mobile, ID and card
@@ -77,15 +79,17 @@ class PosdeskServer(BaseApplication):
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32), help="Worker processes.")
 @click.pass_context
 def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> None:
-    """Serve the web app with gunicorn; runs `init` first when the database is not initialised.
+    """Serve the web app with gunicorn; runs `init` first when no model was trained yet (the first
+    run: the knowledge base is loaded from data/ and a model trained).
 
     Example: posdesk serve --host 0.0.0.0 --port 8000 --workers 4
     """
-    if not is_initialised(get_db()):
+    if not model_exists(Path(current_app.config["MODEL_DIR"])):
         ctx.invoke(init_command)
     triager = current_triager()
     click.echo(f"triage model: {triager.version if triager else 'none yet (tickets wait untriaged)'}")
-    waiting = pending_count(get_db())
+    with desk_errors(current_app.config["DATABASE_URL"]):  # an unreachable or unmigrated desk: one line
+        waiting = pending_count(get_desk())
     if waiting:
         click.echo(f"{waiting} tickets wait for triage: the workers triage them in the background")
     close_db()  # no connection may cross the fork into the workers

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from triage.redact import card_numbers
-from triage.tickets import TEXT_MAX_CHARS
+from webapp.desk.tickets import TEXT_MAX_CHARS
 
 TEXT_MIN_CHARS = 5
 NAME_MAX_CHARS = 32
@@ -65,7 +65,7 @@ class TicketInput:
     terminal_no: str = ""
 
     def contact(self) -> dict[str, str]:
-        """The contact fields, as `triage.tickets.file_ticket` takes them."""
+        """The contact fields, as `webapp.desk.tickets.file_ticket` takes them."""
         return {field: getattr(self, field) for field in CONTACT_FIELDS}
 
 

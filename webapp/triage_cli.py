@@ -11,14 +11,16 @@ from flask import current_app
 from flask.cli import AppGroup
 from tqdm import tqdm
 
+from kb.store import list_articles
 from triage.batch import classify_stream
 from triage.dataset import DatasetError, read_tickets, split, ticket_files
 from triage.evaluation import evaluate
 from triage.model import ModelError, load_model, model_exists
-from triage.tickets import agent_labels, pending_count
 from triage.training import STAGES, train
 from webapp.backlog import triage_backlog
-from webapp.db import get_db
+from webapp.db import get_desk, get_kb
+from webapp.desk.tickets import agent_labels, pending_count
+from webapp.jobs import enqueue_triage
 
 
 @click.group("triage", cls=AppGroup)
@@ -32,7 +34,7 @@ def _model_dir() -> Path:
 
 def _agent_labels() -> list:
     """Categories agents confirmed or corrected on the desk."""
-    return agent_labels(get_db())
+    return agent_labels(get_desk())
 
 
 def train_model(paths: tuple[Path, ...] = (), show_progress: bool = True):
@@ -45,7 +47,9 @@ def train_model(paths: tuple[Path, ...] = (), show_progress: bool = True):
             if stage != STAGES[0]:
                 bar.update(1)
 
-        report = train(_model_dir(), corpus, _agent_labels(), progress=step)
+        # The articles as this node's search index holds them (the desk's knowledge sources).
+        articles = list_articles(get_kb(), audience="agent")
+        report = train(_model_dir(), corpus, _agent_labels(), progress=step, articles=articles)
         bar.update(1)
     return report
 
@@ -76,6 +80,8 @@ def train_command(paths: tuple[Path, ...]) -> None:
     if report.metrics:
         click.echo(_metrics_line(report.metrics))
     click.echo(f"needs_review below confidence {report.review_threshold:.2f}")
+    if pending_count(get_desk()):
+        enqueue_triage()  # tickets filed while no model existed: triaged by the jobs, on any node
 
 
 def _load():
@@ -149,14 +155,14 @@ def pending_command() -> None:
 
     Example: posdesk triage pending
     """
-    waiting = pending_count(get_db())
+    waiting = pending_count(get_desk())
     if not waiting:
         click.echo("no tickets wait for triage")
         return
     triager = _load()
     click.echo(f"triaging {waiting} waiting tickets (after any run already under way)…")
     count = triage_backlog(triager, wait=True)
-    click.echo(f"triaged {count} tickets with model {triager.version}; {pending_count(get_db())} still waiting")
+    click.echo(f"triaged {count} tickets with model {triager.version}; {pending_count(get_desk())} still waiting")
 
 
 def train_if_missing() -> None:

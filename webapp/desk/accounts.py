@@ -1,6 +1,6 @@
 """Desk accounts and API tokens: agents and admins with hashed passwords (a new password or a
-disabled account ends the account's sessions, see `webapp.sessions`), integration tokens stored as
-hashes. Raw rows stay in here; callers get `User` and `ApiToken` values.
+disabled account ends the account's sessions, see `webapp.desk.sessions`), integration tokens stored
+as hashes. Raw rows stay in here; callers get `User` and `ApiToken` values.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 
-import sqlite_utils
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from kb.db import write
+from webapp.desk.schema import api_tokens, desk_sessions, users
+from webapp.desk.storage import Desk, insert_or_ignore
 
 ROLES = ("agent", "admin")
 PASSWORD_MIN_CHARS = 8
@@ -100,39 +101,7 @@ def _seconds_since(stamp: str) -> float:
     return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the users and api_tokens tables if they do not exist yet."""
-    db["users"].create(
-        {"id": int, "username": str, "password_hash": str, "role": str, "active": int, "created": str},
-        pk="id",
-        if_not_exists=True,
-    )
-    db["users"].create_index(["username"], unique=True, if_not_exists=True)
-    db["api_tokens"].create(
-        {
-            "id": int,
-            "name": str,
-            "token_hash": str,
-            "prefix": str,
-            "created": str,
-            "created_by": str,
-            "last_used": str,
-            "revoked": str,
-        },
-        pk="id",
-        if_not_exists=True,
-    )
-    db["api_tokens"].create_index(["token_hash"], unique=True, if_not_exists=True)
-    db["desk_sessions"].create(
-        {"session_hash": str, "user_id": int, "created": str},
-        pk="session_hash",
-        foreign_keys=[("user_id", "users", "id")],
-        if_not_exists=True,
-    )
-    db["desk_sessions"].create_index(["user_id"], if_not_exists=True)
-
-
-def _user(row: dict) -> User:
+def _user(row) -> User:
     return User(
         id=row["id"],
         username=row["username"],
@@ -148,30 +117,43 @@ def _check_password(password: str) -> None:
         raise AccountError(f"password must have at least {PASSWORD_MIN_CHARS} characters")
 
 
-def get_user(db: sqlite_utils.Database, user_id: int) -> User | None:
-    """Return the user with this id, or None."""
-    rows = list(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
-    return _user(rows[0]) if rows else None
-
-
-def find_user(db: sqlite_utils.Database, username: str) -> User | None:
-    """Return the user with this name, or None."""
-    rows = list(db.query("SELECT * FROM users WHERE username = ?", [(username or "").strip().lower()]))
-    return _user(rows[0]) if rows else None
-
-
-def list_users(db: sqlite_utils.Database) -> list[User]:
-    """Every account, admins first, then by name."""
-    return [_user(r) for r in db.query("SELECT * FROM users ORDER BY role = 'admin' DESC, username")]
-
-
-def create_user(db: sqlite_utils.Database, username: str, password: str, role: str = "agent") -> User:
-    """Create an account; AccountError for a taken or malformed name, a short password or a bad role."""
-    username = (username or "").strip().lower()
-    if not _USERNAME.match(username):
-        raise AccountError("username must be 2-32 characters: lower-case letters, digits, '.', '_' or '-'")
+def _check_role(role: str) -> None:
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
+
+
+def _username(username: str) -> str:
+    return (username or "").strip().lower()
+
+
+def get_user(desk: Desk, user_id: int) -> User | None:
+    """Return the user with this id, or None."""
+    with desk.read() as conn:
+        row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
+    return _user(row) if row else None
+
+
+def find_user(desk: Desk, username: str) -> User | None:
+    """Return the user with this name, or None."""
+    with desk.read() as conn:
+        row = conn.execute(select(users).where(users.c.username == _username(username))).mappings().first()
+    return _user(row) if row else None
+
+
+def list_users(desk: Desk) -> list[User]:
+    """Every account, admins first, then by name."""
+    with desk.read() as conn:
+        rows = conn.execute(select(users)).mappings().all()
+    # Sorted here, not in SQL: a PostgreSQL collation may order '.', '_' and '-' in names differently.
+    return sorted((_user(r) for r in rows), key=lambda u: (not u.is_admin, u.username))
+
+
+def create_user(desk: Desk, username: str, password: str, role: str = "agent") -> User:
+    """Create an account; AccountError for a taken or malformed name, a short password or a bad role."""
+    username = _username(username)
+    if not _USERNAME.match(username):
+        raise AccountError("username must be 2-32 characters: lower-case letters, digits, '.', '_' or '-'")
+    _check_role(role)
     _check_password(password)
     row = {
         "username": username,
@@ -180,67 +162,73 @@ def create_user(db: sqlite_utils.Database, username: str, password: str, role: s
         "active": 1,
         "created": _now(),
     }
-    with write(db):
-        if find_user(db, username):
+    with desk.write() as conn:
+        # Not a check then an INSERT: on PostgreSQL a concurrent creator would make the INSERT fail
+        # and abort the whole transaction; the unique index decides, atomically, on both backends.
+        if not insert_or_ignore(conn, users, row, ("username",)):
             raise AccountError(f"user {username!r} already exists")
-        user_id = db["users"].insert(row).last_pk
-    return get_user(db, user_id)
+    return find_user(desk, username)
 
 
-def _require_user(db: sqlite_utils.Database, username: str) -> User:
-    user = find_user(db, username)
+def _require_user(desk: Desk, username: str) -> User:
+    user = find_user(desk, username)
     if user is None:
         raise AccountError(f"no user {username!r}")
     return user
 
 
-def _count_active_admins(db: sqlite_utils.Database) -> int:
-    return db.execute("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1").fetchone()[0]
+def _count_active_admins(conn: Connection, lock: bool = False) -> int:
+    query = select(users.c.id).where(users.c.role == "admin", users.c.active == 1)
+    if lock:
+        # In a write: lock the admins' rows (PostgreSQL; SQLite's writer holds the database already),
+        # so that two admins demoted at once cannot both see the other still there.
+        return len(conn.execute(query.with_for_update()).all())
+    return conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
 
 
-def admin_exists(db: sqlite_utils.Database) -> bool:
+def admin_exists(desk: Desk) -> bool:
     """True when at least one active admin account exists."""
-    return _count_active_admins(db) > 0
+    with desk.read() as conn:
+        return _count_active_admins(conn) > 0
 
 
-def set_password(db: sqlite_utils.Database, username: str, password: str) -> User:
+def set_password(desk: Desk, username: str, password: str) -> User:
     """Replace a user's password, ending every open session of theirs."""
     _check_password(password)
     password_hash = generate_password_hash(password)
-    with write(db):
-        user = _require_user(db, username)
-        db["users"].update(user.id, {"password_hash": password_hash})
-        end_sessions(db, user.id)
-    return get_user(db, user.id)
+    with desk.write() as conn:
+        user = _require_user(desk, username)
+        conn.execute(update(users).where(users.c.id == user.id).values(password_hash=password_hash))
+        end_sessions(desk, user.id)
+    return get_user(desk, user.id)
 
 
-def set_role(db: sqlite_utils.Database, username: str, role: str) -> User:
+def set_role(desk: Desk, username: str, role: str) -> User:
     """Make a user an agent or an admin; the last active admin cannot be demoted."""
-    if role not in ROLES:
-        raise AccountError(f"role must be one of {', '.join(ROLES)}")
-    with write(db):
-        user = _require_user(db, username)
-        if user.is_admin and user.active and role != "admin" and _count_active_admins(db) == 1:
+    _check_role(role)
+    with desk.write() as conn:
+        user = _require_user(desk, username)
+        if user.is_admin and user.active and role != "admin" and _count_active_admins(conn, lock=True) == 1:
             raise AccountError("the last admin cannot be demoted")
-        db["users"].update(user.id, {"role": role})
-    return get_user(db, user.id)
+        conn.execute(update(users).where(users.c.id == user.id).values(role=role))
+    return get_user(desk, user.id)
 
 
-def set_active(db: sqlite_utils.Database, username: str, active: bool) -> User:
+def set_active(desk: Desk, username: str, active: bool) -> User:
     """Enable or disable an account (disabling ends its sessions); the last active admin stays enabled."""
-    with write(db):
-        user = _require_user(db, username)
-        if user.is_admin and user.active and not active and _count_active_admins(db) == 1:
+    with desk.write() as conn:
+        user = _require_user(desk, username)
+        if user.is_admin and user.active and not active and _count_active_admins(conn, lock=True) == 1:
             raise AccountError("the last admin cannot be disabled")
-        db["users"].update(user.id, {"active": int(active)})
+        conn.execute(update(users).where(users.c.id == user.id).values(active=int(active)))
         if not active:
-            end_sessions(db, user.id)
-    return get_user(db, user.id)
+            end_sessions(desk, user.id)
+    return get_user(desk, user.id)
 
 
-def authenticate(db: sqlite_utils.Database, username: str, password: str) -> User | None:
+def authenticate(desk: Desk, username: str, password: str) -> User | None:
     """Return the active user whose name and password match, else None."""
-    user = find_user(db, username)
+    user = find_user(desk, username)
     if user is None:
         check_password_hash(_dummy_hash(), password or "")
         return None
@@ -249,13 +237,13 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str) -> Use
     return user if user.active else None
 
 
-def end_sessions(db: sqlite_utils.Database, user_id: int) -> None:
+def end_sessions(desk: Desk, user_id: int) -> None:
     """End every session of a user (a new password, a disabled account)."""
-    with write(db):
-        db.execute("DELETE FROM desk_sessions WHERE user_id = ?", [user_id])
+    with desk.write() as conn:
+        conn.execute(delete(desk_sessions).where(desk_sessions.c.user_id == user_id))
 
 
-def _token(row: dict) -> ApiToken:
+def _token(row) -> ApiToken:
     return ApiToken(
         id=row["id"],
         name=row["name"],
@@ -267,18 +255,24 @@ def _token(row: dict) -> ApiToken:
     )
 
 
+def _get_token(conn: Connection, token_id: int) -> ApiToken:
+    return _token(conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).mappings().one())
+
+
 def hash_secret(secret: str) -> str:
     """The stored form of a token's or a session's secret (256 random bits: a fast hash is enough,
     there is nothing to brute-force)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def list_tokens(db: sqlite_utils.Database) -> list[ApiToken]:
+def list_tokens(desk: Desk) -> list[ApiToken]:
     """Every token, active ones first, newest first."""
-    return [_token(r) for r in db.query("SELECT * FROM api_tokens ORDER BY revoked IS NOT NULL, id DESC")]
+    query = select(api_tokens).order_by(api_tokens.c.revoked.is_not(None), api_tokens.c.id.desc())
+    with desk.read() as conn:
+        return [_token(r) for r in conn.execute(query).mappings()]
 
 
-def create_token(db: sqlite_utils.Database, name: str, created_by: str) -> tuple[ApiToken, str]:
+def create_token(desk: Desk, name: str, created_by: str) -> tuple[ApiToken, str]:
     """Create a token for an integration; return it and the secret, which is shown this once."""
     name = (name or "").strip()
     if not _TOKEN_NAME.match(name):
@@ -293,60 +287,71 @@ def create_token(db: sqlite_utils.Database, name: str, created_by: str) -> tuple
         "last_used": None,
         "revoked": None,
     }
-    with write(db):
-        if db.execute("SELECT 1 FROM api_tokens WHERE name = ? AND revoked IS NULL", [name]).fetchone():
+    with desk.write() as conn:
+        taken = select(api_tokens.c.id).where(api_tokens.c.name == name, api_tokens.c.revoked.is_(None))
+        if conn.execute(taken).first() is not None:
             raise AccountError(f"an active token named {name!r} exists: revoke it first")
-        token_id = db["api_tokens"].insert(row).last_pk
-    return _token(db["api_tokens"].get(token_id)), secret
+        token_id = conn.execute(insert(api_tokens).values(**row)).inserted_primary_key[0]
+        token = _get_token(conn, token_id)
+    return token, secret
 
 
-def _revoke(db: sqlite_utils.Database, column: str, value: object, missing: str) -> ApiToken:
-    with write(db):
-        rows = list(db.query(f"SELECT id FROM api_tokens WHERE {column} = ? AND revoked IS NULL", [value]))
-        if not rows:
+def _revoke(desk: Desk, column: str, value: object, missing: str) -> ApiToken:
+    with desk.write() as conn:
+        query = select(api_tokens.c.id).where(api_tokens.c[column] == value, api_tokens.c.revoked.is_(None))
+        token_id = conn.execute(query.limit(1).with_for_update()).scalar()
+        if token_id is None:
             raise AccountError(missing)
-        db["api_tokens"].update(rows[0]["id"], {"revoked": _now()})
-    return _token(db["api_tokens"].get(rows[0]["id"]))
+        conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked=_now()))
+        token = _get_token(conn, token_id)
+    return token
 
 
-def revoke_token(db: sqlite_utils.Database, name: str) -> ApiToken:
+def revoke_token(desk: Desk, name: str) -> ApiToken:
     """Revoke the active token with this name."""
-    return _revoke(db, "name", (name or "").strip(), f"no active token named {name!r}")
+    return _revoke(desk, "name", (name or "").strip(), f"no active token named {name!r}")
 
 
-def revoke_token_by_id(db: sqlite_utils.Database, token_id: int) -> ApiToken:
+def revoke_token_by_id(desk: Desk, token_id: int) -> ApiToken:
     """Revoke a token by id (what the admin page posts)."""
-    return _revoke(db, "id", token_id, "no such active token")
+    return _revoke(desk, "id", token_id, "no such active token")
 
 
-def verify_token(
-    db: sqlite_utils.Database, secret: str, note_use: Callable[[int, str], None] | None = None
-) -> ApiToken | None:
+def verify_token(desk: Desk, secret: str, note_use: Callable[[int, str], None] | None = None) -> ApiToken | None:
     """Return the active token whose secret this is (noting its use), else None. With note_use, the
     use is handed to it (to be written later, in a batch) instead of written here."""
     if not secret or not secret.startswith(TOKEN_PREFIX):
         return None
-    rows = list(db.query("SELECT * FROM api_tokens WHERE token_hash = ? AND revoked IS NULL", [hash_secret(secret)]))
-    if not rows:
+    query = select(api_tokens).where(api_tokens.c.token_hash == hash_secret(secret), api_tokens.c.revoked.is_(None))
+    with desk.read() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
         return None
-    token = _token(rows[0])
+    token = _token(row)
     if token.last_used is None or _seconds_since(token.last_used) >= TOKEN_USE_RESOLUTION_SECONDS:
         # Not on every request: a write per API call would make every reader a writer.
         now = _now()
         if note_use is not None:
             note_use(token.id, now)
         else:
-            record_token_uses(db, {token.id: now})
+            record_token_uses(desk, {token.id: now})
         token = replace(token, last_used=now)
     return token
 
 
-def record_token_uses(db: sqlite_utils.Database, uses: dict[int, str]) -> None:
+_STAMP_USE = (
+    update(api_tokens)
+    .where(
+        api_tokens.c.id == bindparam("token_id"),
+        or_(api_tokens.c.last_used.is_(None), api_tokens.c.last_used < bindparam("used_at")),
+    )
+    .values(last_used=bindparam("used_at"))
+)
+
+
+def record_token_uses(desk: Desk, uses: dict[int, str]) -> None:
     """Stamp tokens' last use ({token id: UTC timestamp}), never moving a stamp back in time."""
     if not uses:
         return
-    with write(db):
-        db.conn.executemany(
-            "UPDATE api_tokens SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)",
-            [(when, token_id, when) for token_id, when in uses.items()],
-        )
+    with desk.write() as conn:
+        conn.execute(_STAMP_USE, [{"token_id": token_id, "used_at": when} for token_id, when in uses.items()])

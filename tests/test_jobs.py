@@ -1,0 +1,79 @@
+"""Jobs run outside requests: a filed ticket is stored and acknowledged at once, and triaged within
+seconds by the served process's background thread (embedded default) or by `posdesk worker` from a
+Redis queue (RQ)."""
+
+import os
+
+import pytest
+from conftest import wait_for
+
+from webapp import backlog, jobs
+from webapp.cli import cli
+from webapp.db import get_desk
+from webapp.desk.tickets import get_ticket, pending_count
+
+REDIS_URL = os.environ.get("POSDESK_TEST_REDIS_URL")
+
+
+def test_a_filed_ticket_is_acknowledged_pending_and_triaged_within_seconds(make_app, api_headers_for):
+    # A long round interval: only the wake-up from filing can triage the ticket in time.
+    app = make_app(JOBS_EAGER=False, TRIAGE_WORKER=True, TRIAGE_WORKER_SECONDS=3600)
+    client = app.test_client()
+    try:
+        response = client.post("/api/v1/tickets", json={"text": "商户被冻结了怎么办"}, headers=api_headers_for(app))
+        assert response.status_code == 201
+        ticket = response.get_json()["ticket"]
+        assert ticket["triage_status"] == "pending" and ticket["triage"] is None
+
+        def triaged() -> bool:
+            return get_ticket(get_desk(app), ticket["id"]).triage_status == "done"
+
+        assert wait_for(triaged, 10)
+        assert get_ticket(get_desk(app), ticket["id"]).category == "merchant-risk-status"
+    finally:
+        backlog.worker(app).stop()
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database of its own (db 4 of the test server), emptied."""
+    if not REDIS_URL:
+        pytest.skip("needs POSDESK_TEST_REDIS_URL (a Redis server)")
+    from redis import Redis
+
+    url = REDIS_URL.rsplit("/", 1)[0] + "/4"
+    Redis.from_url(url).flushdb()
+    return url
+
+
+def test_with_redis_tickets_wait_in_the_queue_for_a_worker(make_app, api_headers_for, redis_url):
+    from redis import Redis
+    from rq import Queue
+
+    app = make_app(JOBS_EAGER=False, TRIAGE_WORKER=False, REDIS_URL=redis_url)
+    client = app.test_client()
+    response = client.post("/api/v1/tickets", json={"text": "商户被冻结了怎么办"}, headers=api_headers_for(app))
+    ticket_id = response.get_json()["ticket"]["id"]
+    assert response.get_json()["ticket"]["triage_status"] == "pending"
+    assert len(Queue(jobs.QUEUE, connection=Redis.from_url(redis_url))) == 1
+    assert pending_count(get_desk(app)) == 1
+
+    result = app.test_cli_runner().invoke(cli, ["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+    assert get_ticket(get_desk(app), ticket_id).category == "merchant-risk-status"
+    assert len(Queue(jobs.QUEUE, connection=Redis.from_url(redis_url))) == 0
+
+
+def test_with_redis_down_the_ticket_is_still_stored(make_app, api_headers_for):
+    app = make_app(JOBS_EAGER=False, TRIAGE_WORKER=False, REDIS_URL="redis://127.0.0.1:1/0")
+    response = app.test_client().post(
+        "/api/v1/tickets", json={"text": "昨天刷的钱今天还没到账"}, headers=api_headers_for(app)
+    )
+    assert response.status_code == 201
+    assert pending_count(get_desk(app)) == 1  # a later job (or `posdesk triage pending`) triages it
+
+
+def test_the_worker_needs_redis(app, runner):
+    result = runner.invoke(cli, ["worker", "--burst"])
+    assert result.exit_code == 1
+    assert "POSDESK_REDIS_URL" in result.output and "Traceback" not in result.output

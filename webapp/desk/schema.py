@@ -1,0 +1,165 @@
+"""Every desk table, once, for both backends (SQLite and PostgreSQL).
+
+Times are stored as ISO 8601 UTC text ("2026-12-01T08:30:00Z"), as release 0.1 stored them: they
+sort and compare as text on both backends. The migrations in `migrations/versions` create these
+tables; this module is what the code reads and writes through.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, MetaData, Table, Text, text
+
+metadata = MetaData()
+
+# A 64-bit key that stays SQLite's rowid alias (INTEGER PRIMARY KEY) there: ticket numbers may grow past 2**31.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("created", Text),
+    Column("updated", Text),
+    Column("source", Text),
+    Column("text", Text),
+    Column("terms", Text),  # the analysed terms, space-separated, as indexed in ticket_terms
+    Column("name", Text),
+    Column("phone", Text),
+    Column("merchant_no", Text),
+    Column("terminal_no", Text),
+    Column("status", Text),
+    Column("prediction", Text),  # the triage's JSON, or NULL until a model triaged the ticket
+    Column("predicted_category", Text),
+    Column("model_version", Text),
+    Column("category", Text),
+    Column("category_by", Text),
+    Column("category_at", Text),
+    Column("needs_review", Integer),
+    Column("answer_article", Text),
+    Column("preview", Text),
+    Column("masked_phone", Text),
+    Index("idx_tickets_created", "created"),
+    Index("idx_tickets_status", "status"),
+    Index("idx_tickets_category", "category"),
+    Index(
+        "tickets_untriaged",
+        "id",
+        sqlite_where=text("prediction IS NULL"),
+        postgresql_where=text("prediction IS NULL"),
+    ),
+)
+
+# An inverted index of ticket words, the same on both backends (similar tickets, ticket search).
+ticket_terms = Table(
+    "ticket_terms",
+    metadata,
+    Column("term", Text, primary_key=True),
+    Column("ticket_id", RowId, ForeignKey("tickets.id"), primary_key=True),
+    Column("tf", Integer, nullable=False),
+    Index("idx_ticket_terms_ticket", "ticket_id"),
+)
+
+ticket_requests = Table(
+    "ticket_requests",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("fingerprint", Text),
+    Column("ticket_id", RowId),
+    Column("created", Text),
+    Index("idx_ticket_requests_created", "created"),
+)
+
+ticket_events = Table(
+    "ticket_events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("ticket_id", RowId, ForeignKey("tickets.id")),
+    Column("at", Text),
+    Column("actor", Text),
+    Column("action", Text),
+    Column("old", Text),
+    Column("new", Text),
+    Index("idx_ticket_events_ticket_id", "ticket_id"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("username", Text),
+    Column("password_hash", Text),
+    Column("role", Text),
+    Column("active", Integer),
+    Column("created", Text),
+    Index("idx_users_username", "username", unique=True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("name", Text),
+    Column("token_hash", Text),
+    Column("prefix", Text),
+    Column("created", Text),
+    Column("created_by", Text),
+    Column("last_used", Text),
+    Column("revoked", Text),
+    Index("idx_api_tokens_token_hash", "token_hash", unique=True),
+)
+
+desk_sessions = Table(
+    "desk_sessions",
+    metadata,
+    Column("session_hash", Text, primary_key=True),
+    Column("user_id", RowId, ForeignKey("users.id")),
+    Column("created", Text),
+    Index("idx_desk_sessions_user_id", "user_id"),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("username", Text, primary_key=True),
+    Column("address", Text, primary_key=True),
+    Column("failures", Integer),
+    Column("last_failed", Text),
+    Column("last_success", Text),
+)
+
+article_votes = Table(
+    "article_votes",
+    metadata,
+    Column("slug", Text, primary_key=True),
+    Column("visitor", Text, primary_key=True),
+    Column("helpful", Integer),
+    Column("comment", Text),
+    Column("created", Text),
+)
+
+article_views = Table(
+    "article_views",
+    metadata,
+    Column("slug", Text, primary_key=True),
+    Column("views", Integer),
+)
+
+# The knowledge base's sources as `posdesk init` read them from data/ (path relative to data/):
+# the one source of truth every node builds its local search index from.
+knowledge_files = Table(
+    "knowledge_files",
+    metadata,
+    Column("path", Text, primary_key=True),
+    Column("content", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("updated", Text, nullable=False),
+)
+
+# Small shared settings: the knowledge generation, a generated secret key.
+desk_meta = Table(
+    "desk_meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text),
+)
