@@ -5,12 +5,19 @@ the cost of adversarial tickets, and what the access log keeps.
 
     .venv/bin/python bench/reliability.py [--levels 1,8,32] [--seconds 8] [--rounds 5] [--json FILE]
     .venv/bin/python bench/reliability.py --compare-masking 8821c1e   # masking cost before/after
+    .venv/bin/python bench/reliability.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
 
 Every server is started here on a free loopback port, in its own process group, and stopped or
 killed here; every loop is bounded in count and in time. The instance is a temporary folder (or
 --instance DIR, initialised when needed). The served instance gets TICKET_RATE_LIMIT and
 API_RATE_LIMIT of 1,000,000 per minute through POSDESK_* variables (CAMPAIGN_ENV), except in the
 rate-limit phase. Prints Markdown; --json writes the raw figures.
+
+With --database-url (a PostgreSQL server on which the script may create databases) the desk is a
+new database there, `posdesk_reliability_<pid>` (POSDESK_DATABASE_URL for every command and server,
+dropped at the end unless --keep-database): the same campaign against PostgreSQL. The checks read the
+tickets back from that database; its integrity check is amcheck's `bt_index_check` over every B-tree
+index of the desk's tables (PostgreSQL has no `PRAGMA integrity_check`), "ok" when all pass.
 """
 
 from __future__ import annotations
@@ -357,23 +364,49 @@ def start_writers(port: int, token: str, doors: dict[str, int], stop: threading.
     return writers
 
 
+def database_url() -> str | None:
+    """The PostgreSQL desk the campaign runs on (POSDESK_DATABASE_URL, set by --database-url), or None
+    for the embedded default, the SQLite file posdesk.db in the instance folder."""
+    return os.environ.get("POSDESK_DATABASE_URL") or None
+
+
+@contextlib.contextmanager
+def desk_reader(instance: Path):
+    """query(sql, params) -> rows, read-only, on the campaign's desk: the instance's SQLite file or the
+    PostgreSQL database. The SQL takes named parameters (`:name`), which both drivers understand."""
+    url = database_url()
+    if url is None:
+        db = sqlite3.connect(f"file:{instance / 'posdesk.db'}?mode=ro", uri=True)
+        try:
+            yield lambda sql, params=None: db.execute(sql, params or {}).fetchall()
+        finally:
+            db.close()
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            yield lambda sql, params=None: [tuple(r) for r in conn.execute(text(sql), params or {}).all()]
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
 def stored_intact(instance: Path, acknowledged: list[tuple[int, dict]]) -> set[int]:
     """The acknowledged tickets stored intact: the text sent (card numbers masked), its contact, and
     its `created` event."""
-    db = sqlite3.connect(f"file:{instance / 'posdesk.db'}?mode=ro", uri=True)
-    try:
-        rows = {}
+    rows = {}
+    with desk_reader(instance) as query:
         for start in range(0, len(acknowledged), 500):
             chunk = [ticket_id for ticket_id, _ in acknowledged[start : start + 500]]
-            marks = ",".join("?" * len(chunk))
-            for row in db.execute(
+            marks = ",".join(f":id{k}" for k in range(len(chunk)))
+            for row in query(
                 f"SELECT id, text, name, phone FROM tickets t WHERE t.id IN ({marks}) AND EXISTS "
                 "(SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id AND e.action = 'created')",
-                chunk,
+                {f"id{k}": ticket_id for k, ticket_id in enumerate(chunk)},
             ):
-                rows[row[0]] = row[1:]
-    finally:
-        db.close()
+                rows[row[0]] = tuple(row[1:])
     return {
         ticket_id
         for ticket_id, sent in acknowledged
@@ -382,26 +415,47 @@ def stored_intact(instance: Path, acknowledged: list[tuple[int, dict]]) -> set[i
 
 
 def database_checks(instance: Path) -> tuple[int, str]:
-    """(tickets without a `created` event, PRAGMA integrity_check)."""
-    db = sqlite3.connect(f"file:{instance / 'posdesk.db'}?mode=ro", uri=True)
-    try:
-        orphans = db.execute(
+    """(tickets without a `created` event, the integrity check: SQLite's PRAGMA integrity_check, or
+    amcheck's bt_index_check on every B-tree index of the PostgreSQL desk)."""
+    with desk_reader(instance) as query:
+        orphans = query(
             "SELECT count(*) FROM tickets t WHERE NOT EXISTS "
             "(SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id AND e.action = 'created')"
-        ).fetchone()[0]
-        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        )[0][0]
+        if database_url() is None:
+            return orphans, query("PRAGMA integrity_check")[0][0]
+    return orphans, postgres_index_check()
+
+
+def postgres_index_check() -> str:
+    """amcheck over every B-tree index of the desk's schema: "ok", or the first failure."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS amcheck"))
+            indexes = conn.execute(
+                text(
+                    "SELECT c.oid, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "JOIN pg_am a ON a.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE a.amname = 'btree' AND n.nspname = current_schema()"
+                )
+            ).all()
+            for oid, name in indexes:
+                try:
+                    conn.execute(text("SELECT bt_index_check(CAST(:oid AS regclass), true)"), {"oid": oid})
+                except Exception as e:  # amcheck raises on the first corruption it finds
+                    return f"{name}: {str(getattr(e, 'orig', e)).splitlines()[0]}"
     finally:
-        db.close()
-    return orphans, integrity
+        engine.dispose()
+    return "ok"
 
 
 def ticket_count(instance: Path) -> int:
-    """How many tickets the instance holds."""
-    db = sqlite3.connect(f"file:{instance / 'posdesk.db'}?mode=ro", uri=True)
-    try:
-        return db.execute("SELECT count(*) FROM tickets").fetchone()[0]
-    finally:
-        db.close()
+    """How many tickets the instance's desk holds."""
+    with desk_reader(instance) as query:
+        return query("SELECT count(*) FROM tickets")[0][0]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -755,19 +809,16 @@ def pii_phase(instance: Path, token: str) -> list[dict]:
             request(port, "GET", "/search?" + urlencode({"q": value}))
         _, _, queue = desk.get("/agent/")
         shown = _queue_rows(queue)
-        db = sqlite3.connect(f"file:{instance / 'posdesk.db'}?mode=ro", uri=True)
-        try:
+        with desk_reader(instance) as query:
             for row in rows:
                 if row["ticket"] is None:
                     row |= {"stored": "nothing", "queue": "—", "page": "—"}
                     continue
-                found = db.execute(f"SELECT {row['field']} FROM tickets WHERE id = ?", [row["ticket"]]).fetchone()
-                row["stored"] = found[0] if found else "missing"
+                found = query(f"SELECT {row['field']} FROM tickets WHERE id = :id", {"id": row["ticket"]})
+                row["stored"] = found[0][0] if found else "missing"
                 row["queue"] = shown.get(row["ticket"], {}).get(row["field"], "not on the first page")
                 _, _, page = desk.get(f"/agent/tickets/{row['ticket']}")
                 row["page"] = _ticket_page(page)[row["field"]]
-        finally:
-            db.close()
         desk.close()
     finally:
         server.stop()
@@ -885,8 +936,8 @@ def prepare(instance: Path | None) -> tuple[Path, str]:
     a fresh API token for it."""
     if instance is None:
         instance = Path(tempfile.mkdtemp(prefix="posdesk-reliability-")) / "instance"
-    if not (instance / "posdesk.db").exists():
-        run_posdesk(instance, "init")
+    if database_url() is not None or not (instance / "posdesk.db").exists():
+        run_posdesk(instance, "init")  # idempotent: on PostgreSQL it migrates the new database first
     with contextlib.suppress(subprocess.CalledProcessError):  # already there in a reused instance
         run_posdesk(instance, "user", "add", DESK_USER, "--password", DESK_PASSWORD)
     name = f"bench-{uuid.uuid4().hex[:8]}"
@@ -1005,11 +1056,58 @@ def main() -> None:
     parser.add_argument("--compare-masking", metavar="REV", help="also time triage/redact.py at this commit")
     parser.add_argument("--skip", default="", help="phases to skip: " + ",".join(PHASES))
     parser.add_argument("--json", type=Path, help="write the raw figures to this file")
+    parser.add_argument(
+        "--database-url",
+        help="run on PostgreSQL: a server URL (postgresql://...) where a new database is created for the run",
+    )
+    parser.add_argument("--keep-database", action="store_true", help="keep that database after the run")
     args = parser.parse_args()
     seconds, rounds = min(args.seconds, 120.0), min(args.rounds, 50)
     skip = set(filter(None, args.skip.split(",")))
     if skip - set(PHASES):
         parser.error(f"unknown phases: {', '.join(sorted(skip - set(PHASES)))}")
+    created = None
+    if args.database_url:
+        created = create_campaign_database(args.database_url)
+        os.environ["POSDESK_DATABASE_URL"] = created[1]  # every command and server started from here
+        print(f"desk database {created[0]} on {args.database_url}", file=sys.stderr)
+    try:
+        run_campaign(args, seconds, rounds, skip)
+    finally:
+        if created and not args.keep_database:
+            drop_campaign_database(args.database_url, created[0])
+
+
+def create_campaign_database(server_url: str) -> tuple[str, str]:
+    """Create the run's own database on the PostgreSQL server: (its name, its URL)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"posdesk_reliability_{os.getpid()}"
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        engine.dispose()
+    return name, make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_campaign_database(server_url: str, name: str) -> None:
+    """Drop the run's database (its servers are stopped by then)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        engine.dispose()
+
+
+def run_campaign(args: argparse.Namespace, seconds: float, rounds: int, skip: set[str]) -> None:
+    """Every phase not skipped, against the prepared instance; prints the Markdown (and --json)."""
     instance, token = prepare(args.instance)
     print(f"instance {instance}", file=sys.stderr)
     results: dict = {"masking": masking_cost(args.compare_masking)}
