@@ -59,6 +59,10 @@ def read_sources(root: Path | None = None) -> dict[str, str]:
     """The knowledge base's sources under `root` (default data/): {path relative to root: text}, for
     categories.yaml, response_codes.csv and articles/*.md. FileNotFoundError when one is missing."""
     root = root or data_dir()
+    if not (root / SOURCE_FILES[0]).is_file():
+        raise FileNotFoundError(
+            f"no knowledge base in {root}: run posdesk from a checkout, or set POSDESK_DATA to its data/ folder"
+        )
     paths = [root / name for name in SOURCE_FILES] + sorted((root / ARTICLE_FOLDER).glob("*.md"))
     return {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8") for p in paths}
 

@@ -200,3 +200,69 @@ def _check_and_shoot(page, path: Path, viewport: dict) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= viewport["width"], f"{page.url} is {width}px wide on a {viewport['width']}px screen"
     page.screenshot(path=str(path), full_page=True)
+
+
+def test_the_merchant_loop_photo_template_reply_status_link_and_rating(
+    app, live_server, page_at, agent_account, tmp_path
+):
+    """Issue 11's loop: a merchant files with a photo; an agent answers with a template and an article;
+    the merchant opens the status link on a phone, sees the answer, replies, marks it solved and rates."""
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    from webapp.db import get_desk
+    from webapp.desk.reply_templates import save_template
+
+    save_template(
+        get_desk(app), "开通退货权限", "您好，工单 {工单号}（商户号 {商户号}）：请按文章操作：{文章链接}", None, "boss"
+    )
+    photo = tmp_path / "slip.jpg"
+    Image.new("RGB", (640, 480), (200, 180, 150)).save(photo, "JPEG")
+    folder = Path(os.environ.get("POSDESK_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    merchant = page_at(PHONE)
+    merchant.goto(live_server + "/tickets/new")
+    merchant.fill("input[name=name]", "王女士")
+    merchant.fill("input[name=phone]", "13812345678")
+    merchant.fill("input[name=merchant_no]", "898310048990001")
+    merchant.fill("textarea[name=description]", "今天做退货，终端提示该商户没有权限，应答码58")
+    expect(merchant.locator("#suggest-panel")).to_be_visible()  # seen while typing: no second step
+    merchant.set_input_files("input[name=photos]", str(photo))
+    merchant.get_by_role("button", name="提交工单").click()
+    expect(merchant.locator("h1")).to_have_text("工单已提交")
+    number = merchant.locator("#ticket-number").inner_text()
+    status_url = merchant.locator("#status-url").input_value()
+    assert re.fullmatch(rf"{re.escape(live_server)}/tickets/track/[A-Za-z0-9_-]{{32,}}", status_url)
+
+    agent = page_at()
+    agent.goto(live_server + "/agent/login")
+    agent.fill("input[name=username]", agent_account[0])
+    agent.fill("input[name=password]", agent_account[1])
+    agent.get_by_role("button", name="登录").click()
+    agent.get_by_role("link", name=number).click()
+    expect(agent.locator(".photo-list img, .attachments img").first).to_be_visible()  # the merchant's photo
+    agent.select_option("#article", value="refund-void-permission")
+    agent.get_by_role("link", name="开通退货权限").click()  # the template, filled in for this ticket
+    body = agent.locator("#reply textarea[name=body]")
+    expect(body).to_have_value(re.compile(rf"工单 {number}（商户号 898310048990001）"))
+    agent.select_option("#article", value="refund-void-permission")
+    agent.locator("#reply").get_by_role("button", name="发送公开回复").click()
+    expect(agent.locator("#replies")).to_contain_text("请按文章操作")
+    _check_and_shoot(agent, folder / "loop-agent-ticket-desktop.png", DESKTOP)
+
+    merchant.goto(status_url)
+    expect(merchant.locator("#replies")).to_contain_text("请按文章操作")
+    expect(merchant.locator("#replies .reply-article a")).to_have_text("退货或撤销提示无权限：如何开通")
+    expect(merchant.locator("#ticket-text img, .photo-list img").first).to_be_visible()
+    _check_and_shoot(merchant, folder / "loop-status-answered-phone.png", PHONE)
+    merchant.fill("#reply-form textarea[name=body]", "按文章联系了收单机构，现在可以退货了，谢谢")
+    merchant.locator("#reply-form").get_by_role("button", name="发送").click()
+    expect(merchant.locator("#replies")).to_contain_text("现在可以退货了")
+    merchant.locator("#solved-form").get_by_role("button", name="问题已解决").click()
+    expect(merchant.locator("#status")).to_have_text("已解决")
+    merchant.locator("#rating-form input[value='5']").check()
+    merchant.fill("#rating-form textarea[name=comment]", "回复很快")
+    merchant.locator("#rating-form").get_by_role("button", name="提交评价").click()
+    expect(merchant.locator("#rating")).to_contain_text("5 分")
+    _check_and_shoot(merchant, folder / "loop-status-rated-phone.png", PHONE)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
+from webapp.db import get_desk
 from webapp.desk.schema import desk_meta
 from webapp.desk.storage import Desk, DeskError, normalise_url
 
@@ -256,3 +257,17 @@ def test_the_readme_lists_every_command(posdesk):
     assert {"db"} <= set(cli.commands)
     for sub in ("upgrade", "status"):
         assert f"`posdesk db {sub}`" in readme
+
+
+def test_the_health_check_answers_for_the_desk_and_the_index(app, client, monkeypatch):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"ok": True, "model": "fake-1"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+    def down(self):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(type(get_desk(app)), "read", down)
+    failed = client.get("/healthz")
+    assert failed.status_code == 503 and failed.get_json() == {"ok": False, "error": "OSError"}

@@ -37,9 +37,18 @@ OLD_DERIVED = (
 )  # fmt: skip
 
 
-def _rows(path: Path) -> dict[str, list[tuple]]:
+def _columns(path: Path) -> dict[str, list[str]]:
     with sqlite3.connect(path) as conn:
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY {order}").fetchall() for t, order in DESK_TABLES.items()}
+        return {t: [c[1] for c in conn.execute(f"PRAGMA table_info({t})")] for t in DESK_TABLES}
+
+
+def _rows(path: Path, columns: dict[str, list[str]]) -> dict[str, list[tuple]]:
+    """Every row of the desk tables, in `columns` (release 0.1's: later columns are new, not kept data)."""
+    with sqlite3.connect(path) as conn:
+        return {
+            t: conn.execute(f"SELECT {', '.join(columns[t])} FROM {t} ORDER BY {order}").fetchall()
+            for t, order in DESK_TABLES.items()
+        }
 
 
 def _schema_objects(path: Path) -> dict[str, str]:
@@ -68,7 +77,7 @@ def _posdesk(instance: Path, *args: str):
 
 
 def test_the_release_0_1_dump_is_what_the_upgrade_test_expects(release_0_1):
-    before = _rows(release_0_1 / "posdesk.db")
+    before = _rows(release_0_1 / "posdesk.db", _columns(release_0_1 / "posdesk.db"))
     assert [t[0] for t in before["tickets"]] == [1, 2, 3, 4]
     assert {u[1]: u[3] for u in before["users"]} == {"boss": "admin", "lina": "agent"}
     objects = _schema_objects(release_0_1 / "posdesk.db")
@@ -77,18 +86,21 @@ def test_the_release_0_1_dump_is_what_the_upgrade_test_expects(release_0_1):
 
 def test_db_upgrade_keeps_everything_a_release_0_1_desk_held(release_0_1):
     database = release_0_1 / "posdesk.db"
-    before = _rows(database)
+    columns = _columns(database)
+    before = _rows(database, columns)
 
     result = _posdesk(release_0_1, "db", "upgrade")
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"desk database: 0001 (release 0.1) -> {HEAD}"
 
     # Nothing lost: every row of every desk table is still there, unchanged.
-    after = _rows(database)
+    after = _rows(database, columns)
     assert after == before
     tickets = {row[0]: row for row in after["tickets"]}
-    columns = [c[1] for c in sqlite3.connect(database).execute("PRAGMA table_info(tickets)")]
-    ticket = {number: dict(zip(columns, row, strict=True)) for number, row in tickets.items()}
+    ticket = {number: dict(zip(columns["tickets"], row, strict=True)) for number, row in tickets.items()}
+    # Tickets filed before status links existed get one each (unguessable, distinct).
+    keys = [k for (k,) in sqlite3.connect(database).execute("SELECT status_key FROM tickets")]
+    assert len(set(keys)) == 4 and all(len(k) >= 32 for k in keys)
     assert ticket[1]["text"].startswith("退货显示该商户没有权限，应答码58")
     assert (ticket[1]["status"], ticket[1]["category"]) == ("resolved", "txn-not-enabled")
     assert (ticket[2]["category"], ticket[4]["category"]) == ("settlement", "merchant-risk-status")
@@ -119,7 +131,7 @@ def test_db_upgrade_keeps_everything_a_release_0_1_desk_held(release_0_1):
 
     again = _posdesk(release_0_1, "db", "upgrade")
     assert again.exit_code == 0 and again.output.strip() == f"desk database: already at {HEAD}"
-    assert _rows(database) == before
+    assert _rows(database, columns) == before
 
 
 def test_accounts_still_work_after_the_upgrade(release_0_1):

@@ -55,7 +55,8 @@ def test_with_redis_tickets_wait_in_the_queue_for_a_worker(make_app, api_headers
     response = client.post("/api/v1/tickets", json={"text": "商户被冻结了怎么办"}, headers=api_headers_for(app))
     ticket_id = response.get_json()["ticket"]["id"]
     assert response.get_json()["ticket"]["triage_status"] == "pending"
-    assert len(Queue(jobs.QUEUE, connection=Redis.from_url(redis_url))) == 1
+    queued = Queue(jobs.QUEUE, connection=Redis.from_url(redis_url)).jobs
+    assert [job.func_name for job in queued] == [jobs.TRIAGE_JOB, jobs.DELIVERY_JOB]
     assert pending_count(get_desk(app)) == 1
 
     result = app.test_cli_runner().invoke(cli, ["worker", "--burst"])

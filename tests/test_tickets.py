@@ -103,7 +103,7 @@ def test_status_note_and_answer(tdb, kb_db):
     assert [e.action for e in events] == ["created", "status", "note", "answer"]
     assert "411111******1111" in events[2].new
     with pytest.raises(TicketError, match="unknown status"):
-        tickets.set_status(tdb, ticket.id, "closed", "lina")
+        tickets.set_status(tdb, ticket.id, "archived", "lina")
     with pytest.raises(TicketError, match="note is empty"):
         tickets.add_note(tdb, ticket.id, "  ", "lina")
     with pytest.raises(TicketError, match="unknown article"):
@@ -163,7 +163,7 @@ def test_api_dict_carries_the_triage(tdb, fake_triager):
     assert pending["triage"] is None and pending["triage_status"] == "pending"
     done = tickets.file_ticket(tdb, "商户被冻结", triager=fake_triager).to_dict()
     assert done["triage"]["category"] == "merchant-risk-status"
-    assert done["contact"] == {"name": "", "phone": "", "merchant_no": "", "terminal_no": ""}
+    assert done["contact"] == {"name": "", "phone": "", "merchant_no": "", "terminal_no": "", "email": ""}
 
 
 def _file_many(url: str, writer: int, many: int, errors) -> None:

@@ -26,7 +26,16 @@ def file(app, fake_triager):
 
 def test_every_desk_route_requires_login(app, file, client):
     ticket = file("退货没有权限")
-    values = {"ticket_id": ticket.id, "slug": "refund-void-permission", "username": "lina", "token_id": 1}
+    values = {
+        "ticket_id": ticket.id,
+        "slug": "refund-void-permission",
+        "username": "lina",
+        "token_id": 1,
+        "template_id": 1,
+        "webhook_id": 1,
+        "delivery_id": 1,
+        "attachment_id": 1,
+    }
     checked = 0
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/agent") or rule.endpoint == "agent.login":

@@ -14,7 +14,15 @@ from webapp.render import render_markdown
 
 
 def test_every_form_post_without_a_csrf_token_gets_400(app, admin_client):
-    values = {"ticket_id": "1", "slug": "refund-void-permission", "username": "boss", "token_id": "1"}
+    values = {
+        "ticket_id": "1",
+        "slug": "refund-void-permission",
+        "username": "boss",
+        "token_id": "1",
+        "template_id": "1",
+        "webhook_id": "1",
+        "delivery_id": "1",
+    }
     posts = [r for r in app.url_map.iter_rules() if "POST" in r.methods and not r.rule.startswith("/api/")]
     assert len(posts) >= 12
     for rule in posts:

@@ -130,6 +130,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         MODEL_DIR=str(Path(app.instance_path) / "model"),
         # Requests larger than this get 413; the ticket text limit (TEXT_MAX_CHARS) is far below it.
         MAX_CONTENT_LENGTH=64 * 1024,
+        # ... except on the routes that take photos (webapp.attachment_views.accepts_photos): 3 × 5 MB and the form.
+        UPLOAD_MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        # Ticket photos (re-encoded, random names). Several nodes: point every node at one shared folder.
+        ATTACHMENTS_DIR=str(Path(app.instance_path) / "attachments"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=False,  # set POSDESK_SESSION_COOKIE_SECURE=true when served over HTTPS
@@ -142,6 +146,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Counters shared by every worker process (a SQLite file); redis:// or memcached:// work too.
         RATELIMIT_STORAGE_URI=ratelimits.default_storage_uri(Path(app.instance_path)),
         TICKET_RATE_LIMIT="10 per minute;60 per hour",
+        TICKET_LOOKUP_RATE_LIMIT="5 per minute;30 per hour",  # per address: number + phone guesses
+        SUPPORT_HOTLINE=None,  # shown to merchants after filing, when set (POSDESK_SUPPORT_HOTLINE)
         LOGIN_RATE_LIMIT="10 per minute",
         API_RATE_LIMIT="120 per minute",
         VOTE_RATE_LIMIT="10 per minute;100 per day",  # per address, all articles
@@ -159,6 +165,20 @@ def create_app(test_config: dict | None = None) -> Flask:
         TICKETS_PER_PAGE=20,
         TRUSTED_PROXIES=0,
         TRIAGER_LOADER=None,  # tests may inject a loader(model_dir) -> Triager
+        # Notifications (webapp.webhooks, webapp.mail): sent by the jobs, never inside a request.
+        WEBHOOK_URL=None,  # the first webhook (kept in the desk at start), signed with WEBHOOK_SECRET
+        WEBHOOK_SECRET=None,
+        WEBHOOK_TIMEOUT_SECONDS=5.0,
+        DELIVERY_MAX_ATTEMPTS=10,  # per webhook delivery and email, 30 s doubling to 1 h apart (about 3 h)
+        PUBLIC_BASE_URL=None,  # "https://desk.example.com": the site's address, for links in emails
+        SMTP_HOST=None,  # mail is sent only when SMTP_HOST and SMTP_FROM are set
+        SMTP_PORT=None,  # default 25, 587 with STARTTLS, 465 with SMTP_SSL
+        SMTP_USER=None,
+        SMTP_PASSWORD=None,
+        SMTP_STARTTLS=False,
+        SMTP_SSL=False,
+        SMTP_FROM=None,
+        SMTP_TIMEOUT_SECONDS=10.0,
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("POSDESK")
@@ -183,15 +203,33 @@ def create_app(test_config: dict | None = None) -> Flask:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    from webapp import admin, agent, api, assets, auth, backlog, caching, db, errors, merchant, model, render
+    from webapp import (
+        admin,
+        agent,
+        api,
+        assets,
+        attachment_views,
+        auth,
+        backlog,
+        caching,
+        db,
+        errors,
+        health,
+        merchant,
+        model,
+        render,
+        webhooks,
+    )
     from webapp.extensions import csrf, limiter
 
     if shared_secret_key:
         app.before_request(_shared_secret_key)  # first: everything after may sign or read the session
+    attachment_views.init_app(app)  # its upload limit must be set before the body check reads the body
     app.before_request(_check_request_body)  # first: before CSRF protection reads the form
     db.init_app(app)
     model.init_app(app)
     backlog.init_app(app)
+    webhooks.init_app(app)
     render.init_app(app)
     auth.init_app(app)
     csrf.init_app(app)
@@ -202,6 +240,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(agent.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     app.after_request(_security_headers)
     caching.init_app(app, assets.init_app(app))  # WhiteNoise wraps the app: static files never reach Flask
     return app

@@ -1,15 +1,16 @@
-"""The admin pages of the desk (admins only): desk accounts and API tokens."""
+"""The admin pages of the desk (admins only): desk accounts, API tokens and webhooks."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from webapp.agent import desk_context
 from webapp.auth import require_admin
 from webapp.db import get_desk
-from webapp.desk import accounts
-from webapp.forms import ROLE_LABELS, ActionForm, PasswordForm, RoleForm, TokenForm, UserForm
+from webapp.desk import accounts, outbox, webhooks
+from webapp.forms import ROLE_LABELS, ActionForm, PasswordForm, RoleForm, TokenForm, UserForm, WebhookForm
+from webapp.jobs import enqueue_delivery
 
 bp = Blueprint("admin", __name__, url_prefix="/agent/admin")
 
@@ -140,3 +141,80 @@ def token_revoke(token_id: int):
     except accounts.AccountError as e:
         flash(f"操作未完成：{e}", "error")
     return redirect(url_for(".tokens"))
+
+
+@bp.route("/webhooks", methods=["GET", "POST"])
+def webhook_list():
+    """List the webhooks and add one (its secret is shown on this page, once)."""
+    form = WebhookForm()
+    added = secret = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            added, secret = webhooks.add_webhook(get_desk(), form.url.data, form.secret.data, current_user.username)
+            form = WebhookForm(formdata=None)
+        except webhooks.WebhookError as e:
+            flash(f"未能添加：{e}", "error")
+            status = 400
+    elif form.errors:
+        status = 400
+    page = render_template(
+        "admin/webhooks.html",
+        webhooks=webhooks.list_webhooks(get_desk()),
+        form=form,
+        action_form=ActionForm(),
+        added=added,
+        secret=secret,
+    )
+    return page, status
+
+
+@bp.get("/webhooks/<id:webhook_id>")
+def webhook_detail(webhook_id: int):
+    """One webhook's latest deliveries: event, status, attempts, what the receiver answered."""
+    webhook = webhooks.get_webhook(get_desk(), webhook_id)
+    if webhook is None:
+        abort(404)
+    deliveries = webhooks.recent_deliveries(get_desk(), webhook_id)
+    return render_template("admin/webhook.html", webhook=webhook, deliveries=deliveries, action_form=ActionForm())
+
+
+def _switch(webhook_id: int, active: bool):
+    if not ActionForm().validate_on_submit():
+        flash("操作未完成：请刷新页面后重试。", "error")
+        return redirect(url_for(".webhook_list"))
+    try:
+        webhook = webhooks.set_active(get_desk(), webhook_id, active)
+    except webhooks.WebhookError:
+        abort(404)
+    flash(f"{webhook.url} 已{'启用' if active else '停用'}。", "success")
+    return redirect(url_for(".webhook_list"))
+
+
+@bp.post("/webhooks/<id:webhook_id>/deactivate")
+def webhook_deactivate(webhook_id: int):
+    """Stop sending events to a webhook (its waiting deliveries wait until it is enabled again)."""
+    return _switch(webhook_id, False)
+
+
+@bp.post("/webhooks/<id:webhook_id>/activate")
+def webhook_activate(webhook_id: int):
+    """Send events to a webhook again."""
+    return _switch(webhook_id, True)
+
+
+@bp.post("/webhooks/deliveries/<id:delivery_id>/redeliver")
+def webhook_redeliver(delivery_id: int):
+    """Send a delivery again now (same delivery id: a receiver that already has it can tell)."""
+    webhook_id = webhooks.delivery_webhook(get_desk(), delivery_id)
+    if webhook_id is None:
+        abort(404)
+    if ActionForm().validate_on_submit() and outbox.redeliver(get_desk(), delivery_id):
+        enqueue_delivery()
+        flash("已重新排队投递。", "success")
+    else:
+        flash("操作未完成：请刷新页面后重试。", "error")
+    return redirect(url_for(".webhook_detail", webhook_id=webhook_id))
+
+
+from webapp import admin_templates  # noqa: E402, F401  (its routes: reply templates, on this blueprint)

@@ -12,11 +12,14 @@ from flask_login import current_user, login_user, logout_user
 
 from kb.store import get_article, get_articles, get_category, get_code, list_articles, list_categories
 from triage.prediction import OUT_OF_SCOPE
+from webapp.agent_replies import post_reply, reply_context
 from webapp.auth import require_login
 from webapp.db import get_desk, get_kb
 from webapp.desk.accounts import authenticate, set_password
+from webapp.desk.attachments import list_attachments
 from webapp.desk.feedback import recent_comments, vote_summary
 from webapp.desk.queue import TicketFilter, list_tickets
+from webapp.desk.replies import merchant_replied_last
 from webapp.desk.sessions import LoginThrottled, end_session, log_in, start_session
 from webapp.desk.tickets import (
     STATUSES,
@@ -39,8 +42,10 @@ from webapp.forms import (
     LoginForm,
     NoteForm,
     OwnPasswordForm,
+    ReplyForm,
     StatusForm,
 )
+from webapp.jobs import enqueue_delivery
 from webapp.render import CHINA_TIME
 from webapp.search import find_articles, suggested_articles
 
@@ -139,7 +144,8 @@ def queue():
     page = request.args.get("page", 1, type=int) or 1
     result = list_tickets(get_desk(), _queue_filter(request.args), page, current_app.config["TICKETS_PER_PAGE"])
     filters = {k: v for k, v in request.args.items() if k != "page" and v}
-    return render_template("agent/queue.html", result=result, filters=filters)
+    replied = merchant_replied_last(get_desk(), [t.id for t in result.tickets])
+    return render_template("agent/queue.html", result=result, filters=filters, merchant_replied=replied)
 
 
 @bp.get("/tickets/<id:ticket_id>")
@@ -156,6 +162,7 @@ def ticket(ticket_id: int):
         "agent/ticket.html",
         ticket=found,
         history=history(desk, ticket_id),
+        attachments=list_attachments(desk, ticket_id),
         similar=similar_tickets(desk, found),
         suggestions=suggestions,
         procedures=[a for a in procedures if not a.is_public and a.slug not in shown],
@@ -165,6 +172,7 @@ def ticket(ticket_id: int):
         status_form=StatusForm(status=found.status),
         note_form=NoteForm(),
         answer_form=AnswerForm(),
+        **reply_context(found, suggestions),
     )
 
 
@@ -173,6 +181,7 @@ def _act(ticket_id: int, form, action, success: str):
     if form.validate_on_submit():
         try:
             action(form)
+            enqueue_delivery()  # a status change (or another action) may have written events
             flash(success, "success")
         except TicketError as e:
             flash(f"操作未完成：{e}", "error")
@@ -207,6 +216,13 @@ def ticket_status(ticket_id: int):
         lambda f: set_status(get_desk(), ticket_id, f.status.data, current_user.username),
         "状态已更新。",
     )
+
+
+@bp.post("/tickets/<id:ticket_id>/reply")
+def ticket_reply(ticket_id: int):
+    """Post a public reply (the merchant sees it on the status page), maybe with an article."""
+    form = ReplyForm()  # the article may be any public one: post_reply checks it
+    return _act(ticket_id, form, lambda f: post_reply(ticket_id, f, current_user.username), "回复已发送给商户。")
 
 
 @bp.post("/tickets/<id:ticket_id>/note")

@@ -10,9 +10,12 @@ import re
 
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
-from kb.store import get_article, list_categories
+from kb.store import get_article, list_articles, list_categories
+from webapp.attachment_views import accepts_photos, attachments_folder, send_attachment
 from webapp.auth import request_token, require_token
 from webapp.db import get_desk, get_kb
+from webapp.desk.attachments import Attachment, get_attachment, list_attachments, save_photos
+from webapp.desk.replies import REPLY_MAX_CHARS, TicketClosed, add_agent_reply, list_replies
 from webapp.desk.tickets import (
     RequestKey,
     RequestKeyReused,
@@ -23,7 +26,8 @@ from webapp.desk.tickets import (
 )
 from webapp.errors import refuse
 from webapp.extensions import limiter
-from webapp.jobs import enqueue_triage
+from webapp.images import ImageRefused
+from webapp.jobs import enqueue_delivery, enqueue_triage
 from webapp.model import current_triager
 from webapp.openapi import SEARCH_MAX_RESULTS, document
 from webapp.ratelimits import api_rate_key
@@ -37,6 +41,7 @@ limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=api_rate_ke
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _LIMIT = re.compile(r"[0-9]{1,3}")
 _SEARCH_FIELDS = ("q", "audience", "limit")
+API_DISPLAY_NAME = "客服"  # what a merchant sees of a reply an integration posted
 
 
 def _json_object() -> dict:
@@ -86,7 +91,10 @@ def _request_key(token, ticket_input: TicketInput) -> RequestKey | None:
             "Idempotency-Key must be 1-255 printable ASCII characters",
             "Idempotency-Key 必须是 1-255 个可见 ASCII 字符",
         )
-    canonical = json.dumps(dataclasses.asdict(ticket_input), sort_keys=True, ensure_ascii=False)
+    fields = dataclasses.asdict(ticket_input)
+    if not fields["email"]:
+        del fields["email"]  # fingerprints of requests without one stay what they were before email existed
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return RequestKey(f"token:{token.id}", key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
@@ -135,7 +143,9 @@ def _article_json(article) -> dict:
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3 description of this API."""
-    return jsonify(document(current_app.config["TEXT_MAX_CHARS"], current_app.config["MAX_CONTENT_LENGTH"]))
+    config = current_app.config
+    limits = (config["TEXT_MAX_CHARS"], config["MAX_CONTENT_LENGTH"], config["UPLOAD_MAX_CONTENT_LENGTH"])
+    return jsonify(document(*limits))
 
 
 @bp.post("/v1/tickets")
@@ -166,8 +176,9 @@ def create_ticket():
         refuse(400, str(e), "工单内容有误")
     if created:
         enqueue_triage()
+        enqueue_delivery()
         ticket = get_ticket(get_desk(), ticket.id) or ticket  # triaged already when jobs run at once
-    response = jsonify({"ok": True, "ticket": ticket.to_dict()})
+    response = jsonify({"ok": True, "ticket": _ticket_json(ticket)})
     response.status_code = 201 if created else 200
     response.headers["Location"] = url_for(".read_ticket", ticket_id=ticket.id)
     return response
@@ -180,7 +191,115 @@ def read_ticket(ticket_id: int):
     ticket = get_ticket(get_desk(), ticket_id)
     if ticket is None:
         abort(404, description=f"no ticket {ticket_id}")
-    return jsonify({"ok": True, "ticket": ticket.to_dict()})
+    return jsonify({"ok": True, "ticket": _ticket_json(ticket)})
+
+
+def _attachment_json(attachment: Attachment) -> dict:
+    urls = {"ticket_id": attachment.ticket_id, "attachment_id": attachment.id}
+    return {
+        "id": attachment.id,
+        "ticket_id": attachment.ticket_id,
+        "reply_id": attachment.reply_id,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "width": attachment.width,
+        "height": attachment.height,
+        "created": attachment.at,
+        "url": url_for(".read_attachment", **urls),
+        "thumbnail_url": url_for(".read_attachment_thumbnail", **urls),
+    }
+
+
+@bp.post("/v1/tickets/<id:ticket_id>/attachments")
+@accepts_photos
+def upload_attachment(ticket_id: int):
+    """Attach one photo (multipart/form-data, field `file`) to a ticket (token required): it is checked
+    and re-encoded as the merchant form's photos are; 201 with the attachment and its `url`."""
+    token = require_token()
+    if get_ticket(get_desk(), ticket_id) is None:
+        abort(404, description=f"no ticket {ticket_id}")
+    if request.mimetype != "multipart/form-data":
+        refuse(
+            400, "send the photo as multipart/form-data, field 'file'", "请用 multipart/form-data 上传，字段名为 file"
+        )
+    _refuse_unknown({**request.form, **request.files}, ("file",))
+    files = request.files.getlist("file")
+    if len(files) != 1:
+        refuse(400, "send exactly one file, in the field 'file'", "请在 file 字段上传一张图片")
+    try:
+        (attachment,) = save_photos(get_desk(), ticket_id, None, files, f"api:{token.name}", attachments_folder())
+    except ImageRefused as e:
+        refuse(400, e.error, e.message)
+    response = jsonify({"ok": True, "attachment": _attachment_json(attachment)})
+    response.status_code = 201
+    response.headers["Location"] = url_for(".read_attachment", ticket_id=ticket_id, attachment_id=attachment.id)
+    return response
+
+
+def _ticket_attachment(ticket_id: int, attachment_id: int) -> Attachment:
+    require_token()
+    attachment = get_attachment(get_desk(), attachment_id)
+    if attachment is None or attachment.ticket_id != ticket_id:
+        abort(404, description=f"no attachment {attachment_id} on ticket {ticket_id}")
+    return attachment
+
+
+@bp.get("/v1/tickets/<id:ticket_id>/attachments/<id:attachment_id>")
+def read_attachment(ticket_id: int, attachment_id: int):
+    """A ticket's photo as stored (token required)."""
+    return send_attachment(_ticket_attachment(ticket_id, attachment_id))
+
+
+@bp.get("/v1/tickets/<id:ticket_id>/attachments/<id:attachment_id>/thumbnail")
+def read_attachment_thumbnail(ticket_id: int, attachment_id: int):
+    """A ticket photo's JPEG thumbnail (token required)."""
+    return send_attachment(_ticket_attachment(ticket_id, attachment_id), thumbnail=True)
+
+
+def _ticket_json(ticket) -> dict:
+    """A ticket as the API answers it: its fields, the merchant's private status link and its public replies."""
+    return {
+        **ticket.to_dict(),
+        "status_url": url_for("merchant.track", key=ticket.status_key, _external=True),
+        "replies": [r.to_dict() for r in list_replies(get_desk(), ticket.id)],
+        "attachments": [_attachment_json(a) for a in list_attachments(get_desk(), ticket.id)],
+    }
+
+
+@bp.post("/v1/tickets/<id:ticket_id>/replies")
+def create_reply(ticket_id: int):
+    """Add a public reply to a ticket (token required): `body`, optionally a public `article` to insert
+    and `asks_info` (the ticket then waits for the merchant); 201 with the reply."""
+    token = require_token()
+    body = _json_object()
+    _refuse_unknown(body, ("body", "article", "asks_info"))
+    if get_ticket(get_desk(), ticket_id) is None:
+        abort(404, description=f"no ticket {ticket_id}")
+    article, asks_info = body.get("article"), body.get("asks_info", False)
+    if article is not None and not isinstance(article, str):
+        refuse(400, "article must be an article slug", "article 必须是文章的 slug")
+    if not isinstance(asks_info, bool):
+        refuse(400, "asks_info must be true or false", "asks_info 只能是 true 或 false")
+    try:
+        reply = add_agent_reply(
+            get_desk(),
+            ticket_id,
+            body.get("body"),
+            f"api:{token.name}",
+            article=article,
+            asks_info=asks_info,
+            public_articles={a.slug for a in list_articles(get_kb())},
+            display_name=API_DISPLAY_NAME,
+        )
+    except TicketClosed as e:
+        refuse(409, str(e), "工单已关闭，不能再回复")
+    except TicketError as e:
+        refuse(400, str(e), f"回复内容有误：body 必须是 1 到 {REPLY_MAX_CHARS} 个字，article 必须是公开文章")
+    enqueue_delivery()
+    response = jsonify({"ok": True, "reply": reply.to_dict()})
+    response.status_code = 201
+    response.headers["Location"] = url_for(".read_ticket", ticket_id=ticket_id)
+    return response
 
 
 @bp.post("/v1/triage")

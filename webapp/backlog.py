@@ -1,8 +1,10 @@
 """The embedded job runner: a background thread in each served process triages waiting tickets (new
 ones as soon as a request wakes it, the backlog once a model exists; one process of the node at a
-time, by a lock file in the instance folder) and writes the article reads and token uses noted in
-memory (webapp.deferred). With Redis (`webapp.jobs`) `posdesk worker` processes triage instead and
-this thread only writes. A request never triages, and a page view never writes.
+time, by a lock file in the instance folder), delivers the outbox (webhooks and emails, as soon as a
+change wakes it and as retries come due; any process, each delivery claimed by one) and writes the
+article reads and token uses noted in memory (webapp.deferred). With Redis (`webapp.jobs`) `posdesk
+worker` processes triage and deliver instead and this thread only writes. A request never triages
+or sends, and a page view never writes.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class BacklogWorker:
         self._lock = threading.Lock()
 
     def wake(self) -> None:
-        """Triage now (a ticket was filed): the thread's next round starts at once."""
+        """Triage and deliver now (a ticket was filed, an event written): the thread's next round starts at once."""
         self._wake = True
         deferred(self.app).due.set()
 
@@ -81,6 +83,14 @@ class BacklogWorker:
         if count:
             log.info("triaged %d waiting tickets with model %s", count, triager.version)
         return count
+
+    def deliver(self) -> int:
+        """One outbox round (webhooks, emails) unless `posdesk worker` does it; return how many were tried."""
+        if not self.triages:
+            return 0
+        from webapp.jobs import run_deliveries
+
+        return run_deliveries(self.app)
 
     def flush_writes(self) -> int:
         """Write the article reads and token uses noted in this process; return how many reads."""
@@ -101,6 +111,10 @@ class BacklogWorker:
                     self.run_once()
                 except Exception:  # a failing round (a locked database) must not end the thread
                     log.exception("triaging the backlog failed; trying again in %.0f s", self.interval)
+                try:
+                    self.deliver()
+                except Exception:  # the outbox keeps its events for the next round
+                    log.exception("delivering the outbox failed; trying again in %.0f s", self.interval)
             try:
                 self.flush_writes()
             except Exception:  # the reads stay counted and are written with the next batch

@@ -285,3 +285,6 @@ from webapp import admin_cli, serve  # noqa: E402,F401  (user, token and serve c
 from webapp.jobs import worker_command  # noqa: E402
 
 cli.add_command(worker_command)
+from webapp.webhooks import configure_on_init  # noqa: E402
+
+INIT_HOOKS.append(configure_on_init)

@@ -32,6 +32,9 @@ def get_desk(app: Flask | None = None) -> Desk:
             if desk is None:
                 desk = Desk(app.config["DATABASE_URL"])
                 desk.ensure_current()
+                from webapp import mail
+
+                mail.attach(app, desk)  # its events queue the merchant's emails when SMTP is set up
                 app.extensions[_DESK] = desk
     return desk
 

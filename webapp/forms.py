@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    MultipleFileField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, StopValidation
 
 from triage.prediction import OUT_OF_SCOPE
 from webapp.desk.accounts import PASSWORD_MIN_CHARS, ROLES
 from webapp.desk.feedback import COMMENT_MAX_CHARS
+from webapp.desk.following import RATING_COMMENT_MAX_CHARS
+from webapp.desk.replies import REPLY_MAX_CHARS
+from webapp.desk.reply_templates import NAME_MAX_CHARS as TEMPLATE_NAME_MAX_CHARS
 from webapp.desk.tickets import NOTE_MAX_CHARS, STATUSES
 from webapp.ticket_input import FieldError, clean_field
 
-STATUS_LABELS = {"new": "新建", "open": "处理中", "pending": "等待商户", "resolved": "已解决"}
+STATUS_LABELS = {"new": "新建", "open": "处理中", "pending": "等待商户", "resolved": "已解决", "closed": "已关闭"}
 ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
 
 
@@ -39,9 +52,12 @@ class TicketForm(FlaskForm):
     phone = StringField("联系电话", validators=[TicketRule("phone", required=True)])
     merchant_no = StringField("商户号", validators=[TicketRule("merchant_no")])
     terminal_no = StringField("终端号", validators=[TicketRule("terminal_no")])
+    email = StringField("电子邮箱", validators=[TicketRule("email")])
     description = TextAreaField("问题描述", validators=[TicketRule("text", required=True)])
     # Set once the merchant has been shown suggested articles (by the page script or a first submit).
     reviewed = HiddenField(default="")
+    # Checked and re-encoded by the view (webapp.desk.attachments.check_photos): at most 3, 5 MB each.
+    photos = MultipleFileField("照片（选填）")
 
 
 class VoteForm(FlaskForm):
@@ -139,3 +155,63 @@ class TokenForm(FlaskForm):
     """Create an API token for an integration."""
 
     name = StringField("名称", validators=[DataRequired("请输入名称"), Length(max=40)])
+
+
+class LookupForm(FlaskForm):
+    """A merchant looks a ticket up by its number and the phone given on it."""
+
+    number = StringField("工单号", validators=[DataRequired("请填写工单号"), Length(max=24, message="工单号太长")])
+    phone = StringField(
+        "联系电话", validators=[DataRequired("请填写提交工单时留的电话"), Length(max=24, message="电话太长")]
+    )
+
+
+class MerchantReplyForm(FlaskForm):
+    """The merchant's reply on the status page: text and photos."""
+
+    body = TextAreaField(
+        "补充说明", validators=[DataRequired("请填写回复内容"), Length(max=REPLY_MAX_CHARS, message="回复太长")]
+    )
+    photos = MultipleFileField("照片（选填）")
+
+
+class RatingForm(FlaskForm):
+    """The merchant rates the answer: 1-5 and an optional comment."""
+
+    rating = RadioField(
+        "您对这次处理满意吗？",
+        choices=[SelectChoice(str(n), f"{n} 分") for n in range(5, 0, -1)],
+        validators=[InputRequired("请选择 1 到 5 分")],
+    )
+    comment = TextAreaField(
+        "意见（选填）", validators=[Optional(), Length(max=RATING_COMMENT_MAX_CHARS, message="意见太长")]
+    )
+
+
+class ReplyForm(FlaskForm):
+    """An agent's public reply (the merchant sees it), optionally with a public article inserted."""
+
+    body = TextAreaField(
+        "公开回复", validators=[DataRequired("回复不能为空"), Length(max=REPLY_MAX_CHARS, message="回复太长")]
+    )
+    article = SelectField("插入文章", choices=[SelectChoice("", "不插入文章")], validate_choice=False)
+    asks_info = BooleanField("需要商户补充信息（发送后状态改为“等待商户”）")
+
+
+class ReplyTemplateForm(FlaskForm):
+    """An admin adds or edits a reply template (the category choices are set by the view)."""
+
+    name = StringField("名称", validators=[DataRequired("请填写名称"), Length(max=TEMPLATE_NAME_MAX_CHARS)])
+    category = SelectField("适用分类", choices=[SelectChoice("", "全部分类")], validate_choice=False)
+    body = TextAreaField(
+        "内容", validators=[DataRequired("请填写内容"), Length(max=REPLY_MAX_CHARS, message="内容太长")]
+    )
+
+
+class WebhookForm(FlaskForm):
+    """Add a webhook: its URL, and a secret (generated when left empty)."""
+
+    url = StringField("接收地址", validators=[DataRequired("请填写接收地址"), Length(max=500, message="地址太长")])
+    secret = StringField(
+        "签名密钥", validators=[Optional(), Length(min=16, max=200, message="密钥需要 16 到 200 个字符")]
+    )

@@ -32,14 +32,16 @@ from kb.store import (
 )
 from kb.text import analyse
 from webapp import CONTENT_SECURITY_POLICY
+from webapp.attachment_views import accepts_photos, attachments_folder, checked_photos
 from webapp.caching import render_public
 from webapp.db import get_desk, get_kb
 from webapp.deferred import deferred
+from webapp.desk.attachments import store_photos
 from webapp.desk.feedback import has_voted, most_viewed, record_vote
 from webapp.desk.tickets import file_ticket, get_ticket
 from webapp.extensions import limiter
 from webapp.forms import TicketForm, VoteForm
-from webapp.jobs import enqueue_triage
+from webapp.jobs import enqueue_delivery, enqueue_triage
 from webapp.ratelimits import vote_rate_key
 from webapp.search import find_articles, suggested_articles
 
@@ -190,30 +192,42 @@ def search_page():
 
 
 @bp.route("/tickets/new", methods=["GET", "POST"])
+@accepts_photos
 @limiter.limit(lambda: current_app.config["TICKET_RATE_LIMIT"], methods=["POST"])
 def new_ticket():
     """The ticket form; without the page script, a first submit shows "先看看这些文章", a second files it."""
     form = TicketForm()
     suggestions = []
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    # Every submit checks the photos: a refused one is reported at once, with the typed text kept.
+    photos = checked_photos(form.photos) if form.is_submitted() else []
+    if valid and photos is not None:
         if not form.reviewed.data:
             suggestions = find_articles(form.description.data, "merchant", SUGGESTIONS)
         if not suggestions:
-            ticket = file_ticket(
-                get_desk(),
-                form.description.data,
-                name=form.name.data,
-                phone=form.phone.data,
-                merchant_no=form.merchant_no.data or "",
-                terminal_no=form.terminal_no.data or "",
-            )
+            desk = get_desk()
+            with desk.write():  # the ticket and its photos, in one commit
+                ticket = file_ticket(
+                    desk,
+                    form.description.data,
+                    name=form.name.data,
+                    phone=form.phone.data,
+                    merchant_no=form.merchant_no.data or "",
+                    terminal_no=form.terminal_no.data or "",
+                    email=form.email.data or "",
+                )
+                store_photos(desk, ticket.id, None, photos, "merchant", attachments_folder())
             enqueue_triage()
+            enqueue_delivery()
             session["filed_ticket"] = ticket.id
             return redirect(url_for(".ticket_filed"))
         form.reviewed.data = "1"
+    # A browser never re-fills a file input: good photos sent with a page shown again are chosen again.
+    reselect = len(photos or []) if suggestions or form.errors else 0
     # A refused submission is a 400 (with the form's Chinese messages), as the API answers.
     status = 400 if form.errors else 200
-    return render_template("merchant/ticket_new.html", form=form, suggestions=suggestions), status
+    page = render_template("merchant/ticket_new.html", form=form, suggestions=suggestions, reselect_photos=reselect)
+    return page, status
 
 
 @bp.get("/tickets/filed")
@@ -223,4 +237,13 @@ def ticket_filed():
     if ticket is None:
         return redirect(url_for(".new_ticket"))
     suggestions = suggested_articles(ticket.text, ticket.prediction, "merchant", SUGGESTIONS)
-    return render_template("merchant/ticket_filed.html", ticket=ticket, suggestions=suggestions)
+    return render_template(
+        "merchant/ticket_filed.html",
+        ticket=ticket,
+        suggestions=suggestions,
+        status_url=url_for(".track", key=ticket.status_key, _external=True),
+        hotline=current_app.config.get("SUPPORT_HOTLINE"),
+    )
+
+
+from webapp import ticket_status  # noqa: E402, F401  (its routes: the status page and lookup, on this blueprint)

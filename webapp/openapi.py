@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from webapp.desk.replies import REPLY_MAX_CHARS
 from webapp.ticket_input import NAME_MAX_CHARS, TEXT_MIN_CHARS
 
 SEARCH_MAX_RESULTS = 50
@@ -34,6 +35,12 @@ def _schemas(text_max: int) -> dict:
         },
         "merchant_no": {"type": "string", "nullable": True, "description": "6-20 letters or digits."},
         "terminal_no": {"type": "string", "nullable": True, "description": "4-16 letters or digits."},
+        "email": {
+            "type": "string",
+            "nullable": True,
+            "maxLength": 64,
+            "description": "Where the ticket's status link is sent (when the desk sends email).",
+        },
     }
     prediction = {
         "type": "object",
@@ -132,6 +139,8 @@ def _schemas(text_max: int) -> dict:
                 "answer_article",
                 "triage_status",
                 "triage",
+                "status_url",
+                "replies",
             ],
             "properties": {
                 "id": {"type": "integer"},
@@ -139,16 +148,17 @@ def _schemas(text_max: int) -> dict:
                 "created": {"type": "string", "format": "date-time"},
                 "updated": {"type": "string", "format": "date-time"},
                 "source": {"type": "string", "enum": ["web", "api"]},
-                "status": {"type": "string", "enum": ["new", "open", "pending", "resolved"]},
+                "status": {"type": "string", "enum": ["new", "open", "pending", "resolved", "closed"]},
                 "text": {"type": "string", "description": "As stored: card numbers masked."},
                 "contact": {
                     "type": "object",
-                    "required": ["name", "phone", "merchant_no", "terminal_no"],
+                    "required": ["name", "phone", "merchant_no", "terminal_no", "email"],
                     "properties": {
                         "name": {"type": "string"},
                         "phone": {"type": "string"},
                         "merchant_no": {"type": "string"},
                         "terminal_no": {"type": "string"},
+                        "email": {"type": "string"},
                     },
                 },
                 "category": {
@@ -163,10 +173,120 @@ def _schemas(text_max: int) -> dict:
                 "triage_status": {
                     "type": "string",
                     "enum": ["done", "pending"],
-                    "description": "`pending` while no model exists; the ticket is triaged when one appears.",
+                    "description": (
+                        "`pending` from filing until a triage job has run (seconds; longer while no model "
+                        "exists), then `done`."
+                    ),
                 },
                 # Inline rather than a $ref: OpenAPI 3.0 cannot make a referenced schema nullable.
                 "triage": {**prediction, "nullable": True, "description": "null while triage is pending."},
+                "status_url": {
+                    "type": "string",
+                    "description": "The merchant's private status page (an unguessable key): give it to the "
+                    "merchant only. It shows their text, public replies and photos, never notes or triage.",
+                },
+                "replies": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Reply"},
+                    "description": "The public replies, both ways, oldest first (internal notes never).",
+                },
+                "attachments": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Attachment"},
+                    "description": "Its photos, oldest first (in `GET /api/v1/tickets/{ticket_id}` only).",
+                },
+            },
+        },
+        "Attachment": {
+            "type": "object",
+            "required": [
+                "id",
+                "ticket_id",
+                "reply_id",
+                "content_type",
+                "size",
+                "width",
+                "height",
+                "created",
+                "url",
+                "thumbnail_url",
+            ],
+            "properties": {
+                "id": {"type": "integer"},
+                "ticket_id": {"type": "integer"},
+                "reply_id": {
+                    "type": "integer",
+                    "nullable": True,
+                    "description": "The public reply that carried it; null when filed with the ticket.",
+                },
+                "content_type": {"type": "string", "enum": ["image/jpeg", "image/png", "image/webp"]},
+                "size": {"type": "integer", "description": "Bytes as stored (re-encoded, without metadata)."},
+                "width": {"type": "integer"},
+                "height": {"type": "integer"},
+                "created": {"type": "string", "format": "date-time"},
+                "url": {"type": "string", "description": "GET it with the token for the stored image."},
+                "thumbnail_url": {"type": "string", "description": "A JPEG thumbnail, at most 320 px wide and high."},
+            },
+        },
+        "AttachmentResponse": {
+            "type": "object",
+            "required": ["ok", "attachment"],
+            "properties": {
+                "ok": {"type": "boolean", "enum": [True]},
+                "attachment": {"$ref": "#/components/schemas/Attachment"},
+            },
+        },
+        "AttachmentUpload": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {
+                "file": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "One JPEG, PNG, WebP or HEIC photo of at most 5 MB and 40 megapixels.",
+                }
+            },
+        },
+        "Reply": {
+            "type": "object",
+            "required": ["id", "at", "author_kind", "display_name", "body", "article"],
+            "properties": {
+                "id": {"type": "integer"},
+                "at": {"type": "string", "format": "date-time"},
+                "author_kind": {"type": "string", "enum": ["agent", "merchant"]},
+                "display_name": {"type": "string", "description": "What the merchant sees, e.g. 客服 lina."},
+                "body": {"type": "string", "description": "As stored: card numbers masked."},
+                "article": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "An inserted public article's slug (shown with its title, link and first step).",
+                },
+            },
+        },
+        "ReplyInput": {
+            "type": "object",
+            "required": ["body"],
+            "additionalProperties": False,
+            "properties": {
+                "body": {"type": "string", "minLength": 1, "maxLength": REPLY_MAX_CHARS},
+                "article": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "A public (merchant) article's slug to insert; internal articles are refused.",
+                },
+                "asks_info": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "The reply asks the merchant for information: the ticket becomes `pending`.",
+                },
+            },
+        },
+        "ReplyResponse": {
+            "type": "object",
+            "required": ["ok", "reply"],
+            "properties": {
+                "ok": {"type": "boolean", "enum": [True]},
+                "reply": {"$ref": "#/components/schemas/Reply"},
             },
         },
         "TicketResponse": {
@@ -272,9 +392,17 @@ def _schemas(text_max: int) -> dict:
     }
 
 
-def document(text_max: int, body_max: int) -> dict:
-    """Build the OpenAPI 3.0 document for the given text and request-body limits."""
+def document(text_max: int, body_max: int, upload_max: int = 16 * 1024 * 1024) -> dict:
+    """Build the OpenAPI 3.0 document for the given text and request-body limits (photo uploads: upload_max)."""
     token = [{"bearerAuth": []}]
+    ticket_id = {
+        "name": "ticket_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID},
+    }
+    attachment_id = {**ticket_id, "name": "attachment_id"}
+    image = {t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp")}
     optional_token = [{}, {"bearerAuth": []}]
     audience = {
         "name": "audience",
@@ -331,7 +459,7 @@ def document(text_max: int, body_max: int) -> dict:
             "/api/v1/tickets": {
                 "post": {
                     "operationId": "createTicket",
-                    "summary": "File a ticket; it is triaged when stored (or later, if no model exists yet).",
+                    "summary": "File a ticket: stored at once, triaged by a job within seconds (`triage_status`).",
                     "security": token,
                     "parameters": [
                         {
@@ -353,7 +481,9 @@ def document(text_max: int, body_max: int) -> dict:
                             "A retry with an Idempotency-Key already used: the ticket it filed.", "TicketResponse"
                         ),
                         "201": {
-                            **_ok("The stored ticket with its triage.", "TicketResponse"),
+                            **_ok(
+                                "The stored ticket (`triage` is null until its triage job has run).", "TicketResponse"
+                            ),
                             "headers": {"Location": {"schema": {"type": "string"}, "description": "The ticket's URL."}},
                         },
                         **json_body,
@@ -378,6 +508,92 @@ def document(text_max: int, body_max: int) -> dict:
                     "responses": {
                         "200": _ok("The ticket.", "TicketResponse"),
                         "404": _error("No such ticket."),
+                        **common,
+                    },
+                }
+            },
+            "/api/v1/tickets/{ticket_id}/replies": {
+                "post": {
+                    "operationId": "createReply",
+                    "summary": "Add a public reply, shown to the merchant on the ticket's status page as from 客服. "
+                    "A reply to a `new` ticket makes it `open`; one with `asks_info` makes it `pending`.",
+                    "security": token,
+                    "parameters": [ticket_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReplyInput"}}},
+                    },
+                    "responses": {
+                        "201": {
+                            **_ok("The stored reply.", "ReplyResponse"),
+                            "headers": {"Location": {"schema": {"type": "string"}, "description": "The ticket's URL."}},
+                        },
+                        "400": _error(
+                            f"Body not a JSON object, an unknown field, `body` missing, empty or longer than "
+                            f"{REPLY_MAX_CHARS} characters, `article` not a public article, `asks_info` not a boolean."
+                        ),
+                        "404": _error("No such ticket."),
+                        "409": _error("The ticket is closed."),
+                        "413": json_body["413"],
+                        **common,
+                    },
+                }
+            },
+            "/api/v1/tickets/{ticket_id}/attachments": {
+                "post": {
+                    "operationId": "uploadAttachment",
+                    "summary": "Attach one photo (a slip, a terminal's screen) to a ticket. The type is read from the "
+                    "content; the image is re-encoded without metadata (EXIF, GPS) and gets a thumbnail. "
+                    "HEIC is stored as JPEG. At most 30 photos per ticket.",
+                    "security": token,
+                    "parameters": [ticket_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {"schema": {"$ref": "#/components/schemas/AttachmentUpload"}}
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            **_ok("The stored attachment.", "AttachmentResponse"),
+                            "headers": {"Location": {"schema": {"type": "string"}, "description": "The image's URL."}},
+                        },
+                        "400": _error(
+                            "Not multipart/form-data, not exactly one file in `file`, another field, not a JPEG, "
+                            "PNG, WebP or HEIC image (judged by its content), larger than 5 MB or 40 megapixels, "
+                            "damaged, or the ticket already holds 30 photos. `message` says which, in Chinese."
+                        ),
+                        "404": _error("No such ticket."),
+                        "413": _error(f"Request body larger than {upload_max} bytes."),
+                        **common,
+                    },
+                }
+            },
+            "/api/v1/tickets/{ticket_id}/attachments/{attachment_id}": {
+                "get": {
+                    "operationId": "getAttachment",
+                    "summary": "A ticket's photo as stored (Content-Disposition inline, never cached).",
+                    "security": token,
+                    "parameters": [ticket_id, attachment_id],
+                    "responses": {
+                        "200": {"description": "The image.", "content": image},
+                        "404": _error("No such ticket or attachment."),
+                        **common,
+                    },
+                }
+            },
+            "/api/v1/tickets/{ticket_id}/attachments/{attachment_id}/thumbnail": {
+                "get": {
+                    "operationId": "getAttachmentThumbnail",
+                    "summary": "A photo's JPEG thumbnail (at most 320 px wide and high).",
+                    "security": token,
+                    "parameters": [ticket_id, attachment_id],
+                    "responses": {
+                        "200": {
+                            "description": "The thumbnail.",
+                            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        "404": _error("No such ticket or attachment."),
                         **common,
                     },
                 }

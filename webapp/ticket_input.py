@@ -9,13 +9,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from triage.redact import card_numbers
-from webapp.desk.tickets import TEXT_MAX_CHARS
+from webapp.desk.tickets import EMAIL, FIELD_MAX_CHARS, TEXT_MAX_CHARS
 
 TEXT_MIN_CHARS = 5
 NAME_MAX_CHARS = 32
-FIELDS = ("text", "name", "phone", "merchant_no", "terminal_no")
+FIELDS = ("text", "name", "phone", "merchant_no", "terminal_no", "email")
 CONTACT_FIELDS = FIELDS[1:]
-LABELS = {"text": "问题描述", "name": "联系人", "phone": "联系电话", "merchant_no": "商户号", "terminal_no": "终端号"}
+LABELS = {
+    "text": "问题描述",
+    "name": "联系人",
+    "phone": "联系电话",
+    "merchant_no": "商户号",
+    "terminal_no": "终端号",
+    "email": "电子邮箱",
+}
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-()（）]")
 _PHONES = (
@@ -63,6 +70,7 @@ class TicketInput:
     phone: str = ""
     merchant_no: str = ""
     terminal_no: str = ""
+    email: str = ""  # where the status link is sent, when given
 
     def contact(self) -> dict[str, str]:
         """The contact fields, as `webapp.desk.tickets.file_ticket` takes them."""
@@ -108,12 +116,18 @@ def _check_terminal_no(value: str) -> None:
         raise FieldError("terminal_no", "terminal_no must be 4-16 letters or digits", "终端号应为 4-16 位数字或字母")
 
 
+def _check_email(value: str) -> None:
+    if len(value) > FIELD_MAX_CHARS or not EMAIL.fullmatch(value):
+        raise FieldError("email", "email must be an email address", "请填写有效的电子邮箱，如 name@example.com")
+
+
 _CHECKS = {
     "text": _check_text,
     "name": _check_name,
     "phone": _check_phone,
     "merchant_no": _check_merchant_no,
     "terminal_no": _check_terminal_no,
+    "email": _check_email,
 }
 _REQUIRED_MESSAGES = {"text": "请描述您遇到的问题", "name": "请填写联系人姓名", "phone": "请填写联系电话"}
 

@@ -38,7 +38,13 @@ tickets = Table(
     Column("answer_article", Text),
     Column("preview", Text),
     Column("masked_phone", Text),
+    Column("status_key", Text),  # the key of the merchant's private status link (≥ 128 bits)
+    Column("email", Text),  # where status notices go, when the merchant gave an address
+    Column("rating", Integer),  # the merchant's 1-5 for the answer, once solved
+    Column("rating_comment", Text),
+    Column("rated_at", Text),
     Index("idx_tickets_created", "created"),
+    Index("idx_tickets_status_key", "status_key", unique=True),
     Index("idx_tickets_status", "status"),
     Index("idx_tickets_category", "category"),
     Index(
@@ -162,4 +168,106 @@ desk_meta = Table(
     metadata,
     Column("key", Text, primary_key=True),
     Column("value", Text),
+)
+
+# Public replies, both ways (internal notes stay in ticket_events).
+ticket_replies = Table(
+    "ticket_replies",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("ticket_id", RowId, ForeignKey("tickets.id"), nullable=False),
+    Column("at", Text, nullable=False),
+    Column("author_kind", Text, nullable=False),  # "agent" or "merchant"
+    Column("author", Text, nullable=False),  # the agent's username, or "merchant"
+    Column("display_name", Text, nullable=False),  # what the merchant sees
+    Column("body", Text, nullable=False),
+    Column("article", Text),  # an inserted article's slug
+    Column("asks_info", Integer, nullable=False, server_default="0"),
+    Index("idx_ticket_replies_ticket", "ticket_id"),
+)
+
+# Photos of a slip or a screen, re-encoded, stored under random names in the instance folder.
+ticket_attachments = Table(
+    "ticket_attachments",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("ticket_id", RowId, ForeignKey("tickets.id"), nullable=False),
+    Column("reply_id", RowId, ForeignKey("ticket_replies.id")),  # None: filed with the ticket
+    Column("at", Text, nullable=False),
+    Column("uploaded_by", Text, nullable=False),
+    Column("stored_name", Text, nullable=False),
+    Column("thumb_name", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("size", Integer, nullable=False),  # bytes as stored
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Index("idx_ticket_attachments_ticket", "ticket_id"),
+)
+
+reply_templates = Table(
+    "reply_templates",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("category", Text),  # None: for every category
+    Column("name", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("updated", Text, nullable=False),
+    Column("updated_by", Text, nullable=False),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("active", Integer, nullable=False, server_default="1"),
+    Column("created", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+)
+
+# The outbox: each event is written in the transaction of the change it reports, delivered later.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("event_id", Text, nullable=False, unique=True),
+    Column("type", Text, nullable=False),
+    Column("ticket_id", RowId),
+    Column("payload", Text, nullable=False),  # the JSON body, exactly as signed and sent
+    Column("created", Text, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("delivery_id", Text, nullable=False, unique=True),
+    Column("event_id", RowId, ForeignKey("webhook_events.id"), nullable=False),
+    Column("webhook_id", RowId, ForeignKey("webhooks.id"), nullable=False),
+    Column("status", Text, nullable=False),  # pending, delivered, failed (gave up)
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt", Text, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered", Text),
+    Column("created", Text, nullable=False),
+    Index("idx_webhook_deliveries_due", "status", "next_attempt"),
+)
+
+email_outbox = Table(
+    "email_outbox",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("to_address", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("ticket_id", RowId),
+    Column("status", Text, nullable=False),  # pending, sent, failed (gave up)
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt", Text, nullable=False),
+    Column("last_error", Text),
+    Column("sent", Text),
+    Column("created", Text, nullable=False),
+    Index("idx_email_outbox_due", "status", "next_attempt"),
 )

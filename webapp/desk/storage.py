@@ -11,6 +11,7 @@ helpers compose into one commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,12 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest migration in MIGRATIONS (a test keeps the two equal): checking a database against it
 # needs one SELECT, not Alembic's import and script scan at every process start.
-HEAD = "0002"
+HEAD = "0003"
+
+
+def now() -> str:
+    """The current time as the desk stores it: ISO 8601 UTC to the second ("2026-12-01T08:30:00Z")."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class DeskError(RuntimeError):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
+import secrets
 from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,10 +23,13 @@ from kb import text
 from triage.dataset import LabelledTicket
 from triage.prediction import OUT_OF_SCOPE, Prediction
 from triage.redact import mask_card_numbers, mask_mobile_numbers, mask_personal
+from webapp.desk import outbox
 from webapp.desk.schema import ticket_events, ticket_requests, ticket_terms, tickets
-from webapp.desk.storage import Desk, insert_or_ignore
+from webapp.desk.storage import Desk, insert_or_ignore, now
 
-STATUSES = ("new", "open", "pending", "resolved")
+# new: 已受理, open: 处理中, pending: 等待商户 (a reply asked for information), resolved: 已解决, closed: 已关闭.
+STATUSES = ("new", "open", "pending", "resolved", "closed")
+STATUS_KEY_BYTES = 24  # the private status link's key: 192 random bits
 TEXT_MAX_CHARS = 2000
 FIELD_MAX_CHARS = 64
 NOTE_MAX_CHARS = 2000
@@ -33,6 +38,7 @@ SYSTEM_ACTOR = "posdesk"
 PREVIEW_CHARS = 200
 TRIAGE_BATCH = 200
 REQUEST_KEY_DAYS = 7
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 
 
 class TicketError(ValueError):
@@ -84,6 +90,10 @@ class Ticket:
     answer_article: str | None
     preview: str = ""
     masked_phone: str = ""
+    status_key: str = ""
+    email: str = ""
+    rating: int | None = None
+    rating_comment: str = ""
 
     @property
     def number(self) -> str:
@@ -110,6 +120,7 @@ class Ticket:
                 "phone": self.phone,
                 "merchant_no": self.merchant_no,
                 "terminal_no": self.terminal_no,
+                "email": self.email,
             },
             "category": self.category,
             "category_confirmed_by": self.category_by,
@@ -139,11 +150,6 @@ def _display_columns(masked_text: str, phone: str) -> dict:
     # A number in the first PREVIEW_CHARS characters lies whole in the twice-as-long prefix masked.
     preview = mask_personal(masked_text[: PREVIEW_CHARS * 2])[:PREVIEW_CHARS]
     return {"preview": preview, "masked_phone": mask_mobile_numbers(phone)}
-
-
-def now() -> str:
-    """The current time as stored: ISO 8601 UTC to the second."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def utc(moment: dt.datetime) -> str:
@@ -195,6 +201,10 @@ def ticket_from_row(row) -> Ticket:
         answer_article=row["answer_article"],
         preview=row["preview"] or "",
         masked_phone=row["masked_phone"] or "",
+        status_key=row["status_key"] or "",
+        email=row["email"] or "",
+        rating=row["rating"],
+        rating_comment=row["rating_comment"] or "",
     )
 
 
@@ -217,6 +227,22 @@ def _index_words(conn: Connection, ticket_id: int, terms: list[str]) -> None:
     counts = Counter(terms)
     if counts:
         conn.execute(insert(ticket_terms), [{"term": t, "ticket_id": ticket_id, "tf": n} for t, n in counts.items()])
+
+
+def _event_view(conn: Connection, ticket_id: int) -> dict:
+    """What an event says of a ticket: number, status, category, source, times; never the merchant's
+    text or contact details (a receiver that needs them reads the ticket through the API)."""
+    row = conn.execute(select(tickets).where(tickets.c.id == ticket_id)).first()
+    ticket = ticket_from_row(row)
+    return {
+        "id": ticket.id,
+        "number": ticket.number,
+        "status": ticket.status,
+        "category": ticket.category,
+        "source": ticket.source,
+        "created": ticket.created,
+        "updated": ticket.updated,
+    }
 
 
 def validate_text(value: object) -> str:
@@ -248,6 +274,7 @@ def file_ticket_once(
     phone: str = "",
     merchant_no: str = "",
     terminal_no: str = "",
+    email: str = "",
     source: str = "web",
     actor: str = "merchant",
     triager: Classifier | None = None,
@@ -263,6 +290,9 @@ def file_ticket_once(
     masked = mask_card_numbers(validate_text(ticket_text))
     fields = {"name": name, "phone": phone, "merchant_no": merchant_no, "terminal_no": terminal_no}
     contact = {field: mask_card_numbers(_clean_field(value, field)) for field, value in fields.items()}
+    email = _clean_field(email, "email")
+    if email and not EMAIL.fullmatch(email):
+        raise TicketError("email is not an email address")
     if request_key and (earlier := ticket_for_request(desk, request_key)):
         return earlier, False
     if analysis is None or analysis.normalised != text.normalise(masked):
@@ -278,6 +308,8 @@ def file_ticket_once(
         **contact,
         **_display_columns(masked, contact["phone"]),
         "status": "new",
+        "status_key": secrets.token_urlsafe(STATUS_KEY_BYTES),
+        "email": email or None,
         "prediction": None,
         "category": prediction.category if prediction else None,
         "needs_review": 1,
@@ -295,6 +327,7 @@ def file_ticket_once(
                 _record(conn, ticket_id, SYSTEM_ACTOR, "triaged", new=prediction.category, at=stamp)
             if request_key and not _remember_request(conn, request_key, ticket_id, stamp):
                 raise _FiledElsewhere  # rolls this ticket back
+            outbox.emit(conn, "ticket.created", ticket_id, {"ticket": _event_view(conn, ticket_id)})
     except _FiledElsewhere:
         # Another node filed the same key between our check and our insert (PostgreSQL lets both
         # transactions run): theirs is the ticket.
@@ -435,6 +468,8 @@ def set_status(desk: Desk, ticket_id: int, status: str, actor: str) -> Ticket:
         if status != ticket.status:
             conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(status=status, updated=stamp))
             _record(conn, ticket_id, actor, "status", old=ticket.status, new=status, at=stamp)
+            change = {"old": ticket.status, "new": status, "actor": actor}
+            outbox.emit(conn, "ticket.status", ticket_id, {"ticket": _event_view(conn, ticket_id), "status": change})
     return _require(desk, ticket_id)
 
 
