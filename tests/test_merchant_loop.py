@@ -282,6 +282,18 @@ def test_a_merchant_reply_can_carry_photos(app, client, api_headers):
     assert served.status_code == 200 and served.mimetype == "image/jpeg"
 
 
+def test_a_refused_photo_keeps_the_merchants_reply_text(app, client, api_headers):
+    ticket = file_by_api(client, api_headers)
+    token = token_of(page(client.get(path_of(ticket))))
+    fake = (io.BytesIO(b"<html><script>alert(1)</script></html>"), "x.jpg")
+    data = {"body": "这是我刚才打的字", "csrf_token": token, "photos": fake}
+    refused = client.post(f"{path_of(ticket)}/reply", data=data, content_type="multipart/form-data")
+    html = page(refused)
+    assert refused.status_code == 400
+    assert "只能上传" in html and "这是我刚才打的字</textarea>" in html
+    assert "这是我刚才打的字" not in page(client.get(path_of(ticket)))  # nothing stored
+
+
 def test_a_closed_ticket_takes_no_merchant_reply(app, client, api_headers):
     ticket = file_by_api(client, api_headers)
     with app.app_context():
@@ -313,6 +325,8 @@ def test_the_merchant_solves_and_rates_once(app, client, api_headers):
     assert (stored.rating, stored.rating_comment) == (4, "很快")
     html = page(client.get(url))
     assert "您已经评价过" in html and "4 分" in html and 'id="rating-form"' not in html
+    rating = client.get(f"/api/v1/tickets/{ticket['id']}", headers=api_headers).get_json()["ticket"]["rating"]
+    assert rating["score"] == 4 and rating["comment"] == "很快" and rating["at"]
 
 
 def test_ratings_outside_one_to_five_are_refused(app, client, api_headers):

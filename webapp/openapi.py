@@ -195,6 +195,17 @@ def _schemas(text_max: int) -> dict:
                     "items": {"$ref": "#/components/schemas/Attachment"},
                     "description": "Its photos, oldest first (in `GET /api/v1/tickets/{ticket_id}` only).",
                 },
+                "rating": {
+                    "type": "object",
+                    "nullable": True,
+                    "required": ["score", "comment", "at"],
+                    "properties": {
+                        "score": {"type": "integer", "minimum": 1, "maximum": 5},
+                        "comment": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time", "nullable": True},
+                    },
+                    "description": "The merchant's rating of the answer (once solved), or null.",
+                },
             },
         },
         "Attachment": {

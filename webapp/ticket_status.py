@@ -89,7 +89,11 @@ def _tracked(key: str) -> Ticket:
 @bp.get("/tickets/track/<key>")
 def track(key: str):
     """The merchant's status page for one ticket."""
-    ticket = _tracked(key)
+    return _status_page(_tracked(key))
+
+
+def _status_page(ticket, reply_form: MerchantReplyForm | None = None, status: int = 200):
+    """The status page; `reply_form` is a refused reply shown again with what the merchant typed."""
     db = get_kb()
     replies = list_replies(get_desk(), ticket.id)
     articles = {r.article: article_insert(db, r.article) for r in replies if r.article}
@@ -105,12 +109,13 @@ def track(key: str):
             answer=answer,
             attachments=attachments_by_reply(get_desk(), ticket.id),
             merchant=MERCHANT,
-            reply_form=MerchantReplyForm(formdata=None),
+            reply_form=reply_form or MerchantReplyForm(formdata=None),
             solved_form=ActionForm(formdata=None),
             rating_form=RatingForm(formdata=None),
         )
     )
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.status_code = status
     return response
 
 
@@ -125,13 +130,14 @@ def track_reply(key: str):
     """The merchant's reply (text and photos): the ticket goes back to the desk as open."""
     ticket = _tracked(key)
     form = MerchantReplyForm()
+    # A refused reply is a 400 showing the page again with the merchant's text kept.
     if not form.validate_on_submit():
         flash("；".join(e for errors in form.errors.values() for e in errors) or "请填写回复内容。", "error")
-        return _back(key)
+        return _status_page(ticket, form, 400)
     photos = checked_photos(form.photos)
     if photos is None:
         flash(f"照片未能上传：{'；'.join(form.photos.errors)}", "error")
-        return _back(key)
+        return _status_page(ticket, form, 400)
     desk = get_desk()
     try:
         with desk.write():  # the reply and its photos: both or neither
@@ -139,7 +145,7 @@ def track_reply(key: str):
             store_photos(desk, ticket.id, reply.id, photos, MERCHANT, attachments_folder())
     except ImageRefused as e:  # too many photos on the ticket
         flash(f"照片未能上传：{e.message}", "error")
-        return _back(key)
+        return _status_page(ticket, form, 400)
     except TicketError:
         flash("工单已关闭，不能再回复。如有新问题，请重新提交工单。", "error")
         return _back(key)

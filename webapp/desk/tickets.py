@@ -94,6 +94,7 @@ class Ticket:
     email: str = ""
     rating: int | None = None
     rating_comment: str = ""
+    rated_at: str = ""
 
     @property
     def number(self) -> str:
@@ -129,6 +130,11 @@ class Ticket:
             "answer_article": self.answer_article,
             "triage_status": self.triage_status,
             "triage": self.prediction.to_dict() if self.prediction else None,
+            "rating": (
+                {"score": self.rating, "comment": self.rating_comment, "at": self.rated_at or None}
+                if self.rating
+                else None
+            ),
         }
 
 
@@ -205,6 +211,7 @@ def ticket_from_row(row) -> Ticket:
         email=row["email"] or "",
         rating=row["rating"],
         rating_comment=row["rating_comment"] or "",
+        rated_at=row["rated_at"] or "",
     )
 
 
