@@ -7,7 +7,7 @@ tables; this module is what the code reads and writes through.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, MetaData, Table, Text, text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
 
 metadata = MetaData()
 
@@ -43,8 +43,17 @@ tickets = Table(
     Column("rating", Integer),  # the merchant's 1-5 for the answer, once solved
     Column("rating_comment", Text),
     Column("rated_at", Text),
+    Column("assignee", Text),  # a username, or None: unassigned
+    Column("team", Text),
+    Column("priority", Text, nullable=False, server_default="normal"),  # low, normal, high, urgent
+    Column("first_response_due", Text),
+    Column("resolution_due", Text),
+    Column("first_responded_at", Text),
+    Column("duplicate_of", RowId),  # the surviving ticket this one duplicates
     Index("idx_tickets_created", "created"),
     Index("idx_tickets_status_key", "status_key", unique=True),
+    *(Index(f"idx_tickets_{c}", c) for c in ("assignee", "priority", "merchant_no", "terminal_no", "phone")),
+    *(Index(f"idx_tickets_{c}", c) for c in ("updated", "duplicate_of")),
     Index("idx_tickets_status", "status"),
     Index("idx_tickets_category", "category"),
     Index(
@@ -270,4 +279,35 @@ email_outbox = Table(
     Column("sent", Text),
     Column("created", Text, nullable=False),
     Index("idx_email_outbox_due", "status", "next_attempt"),
+)
+
+# Due times per category and priority (category None: the default for every category).
+sla_policies = Table(
+    "sla_policies",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("category", Text),
+    Column("priority", Text, nullable=False),
+    Column("first_response_minutes", Integer, nullable=False),
+    Column("resolution_minutes", Integer, nullable=False),
+    Column("updated", Text, nullable=False),
+    Column("updated_by", Text, nullable=False),
+    UniqueConstraint("category", "priority", name="uq_sla_policies_category_priority"),
+)
+
+# Append-only: agents' and admins' actions beyond ticket history (logins, accounts, tokens, bulk
+# actions, settings). The app inserts and reads; nothing in it updates or deletes.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("at", Text, nullable=False),
+    Column("actor", Text, nullable=False),  # a username, "api:<token name>", "cli" or "anonymous"
+    Column("action", Text, nullable=False),  # login.success, user.create, ticket.bulk, ...
+    Column("target", Text),  # "user:lina", "ticket:12", "token:crm"
+    Column("detail", Text),  # JSON
+    Column("address", Text),  # the client's address over HTTP
+    Index("idx_audit_log_at", "at"),
+    Index("idx_audit_log_actor", "actor"),
+    Index("idx_audit_log_action", "action"),
 )

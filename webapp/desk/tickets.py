@@ -27,6 +27,7 @@ from webapp.desk import outbox
 from webapp.desk.schema import ticket_events, ticket_requests, ticket_terms, tickets
 from webapp.desk.storage import Desk, insert_or_ignore, now
 
+PRIORITIES = ("low", "normal", "high", "urgent")  # 低 / 普通 / 高 / 紧急
 # new: 已受理, open: 处理中, pending: 等待商户 (a reply asked for information), resolved: 已解决, closed: 已关闭.
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 STATUS_KEY_BYTES = 24  # the private status link's key: 192 random bits
@@ -95,6 +96,13 @@ class Ticket:
     rating: int | None = None
     rating_comment: str = ""
     rated_at: str = ""
+    assignee: str | None = None
+    team: str | None = None
+    priority: str = "normal"
+    first_response_due: str | None = None
+    resolution_due: str | None = None
+    first_responded_at: str | None = None
+    duplicate_of: int | None = None
 
     @property
     def number(self) -> str:
@@ -212,6 +220,13 @@ def ticket_from_row(row) -> Ticket:
         rating=row["rating"],
         rating_comment=row["rating_comment"] or "",
         rated_at=row["rated_at"] or "",
+        assignee=row["assignee"],
+        team=row["team"],
+        priority=row["priority"] or "normal",
+        first_response_due=row["first_response_due"],
+        resolution_due=row["resolution_due"],
+        first_responded_at=row["first_responded_at"],
+        duplicate_of=row["duplicate_of"],
     )
 
 
