@@ -266,3 +266,62 @@ def test_the_merchant_loop_photo_template_reply_status_link_and_rating(
     merchant.locator("#rating-form").get_by_role("button", name="提交评价").click()
     expect(merchant.locator("#rating")).to_contain_text("5 分")
     _check_and_shoot(merchant, folder / "loop-status-rated-phone.png", PHONE)
+
+
+def test_the_team_desk_assign_find_bulk_close_and_audit(app, live_server, page_at, agent_account, triager, tmp_path):
+    """Issue 12's walk: one agent assigns a ticket to herself, finds a ticket by 商户号 and bulk-closes
+    three duplicates; the other agent no longer sees them unassigned; an admin finds it all audited."""
+    from playwright.sync_api import expect
+
+    from webapp.db import get_desk
+    from webapp.desk.accounts import create_user
+    from webapp.desk.tickets import file_ticket
+
+    desk = get_desk(app)
+    create_user(desk, "wang", "agent-pass-2", "agent")
+    create_user(desk, "boss", "admin-pass-1", "admin")
+    refund = file_ticket(desk, "退货提示没有权限，应答码58", merchant_no="898310048990001", triager=triager)
+    duplicates = [file_ticket(desk, f"POS机签到失败，屏幕显示通讯错误 {n}", triager=triager) for n in range(3)]
+    folder = Path(os.environ.get("POSDESK_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def log_in(page, username, password):
+        page.goto(live_server + "/agent/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        page.get_by_role("button", name="登录").click()
+
+    lina = page_at()
+    log_in(lina, *agent_account)
+    lina.goto(live_server + "/agent/?view=unassigned")
+    lina.get_by_role("link", name=refund.number).click()
+    lina.get_by_role("button", name="指派给我").click()
+    expect(lina.locator("#assignee")).to_contain_text(agent_account[0])
+
+    lina.fill(".desk-find input[name=q]", "898310048990001")
+    lina.press(".desk-find input[name=q]", "Enter")
+    expect(lina.get_by_role("link", name=refund.number)).to_be_visible()
+    _check_and_shoot(lina, folder / "team-find-by-mid-desktop.png", DESKTOP)
+
+    lina.goto(live_server + "/agent/?view=unassigned")
+    for ticket in duplicates:
+        lina.check(f"input[aria-label='选择 {ticket.number}']")
+    lina.locator("#bulk select[name=status]").select_option("closed")
+    _check_and_shoot(lina, folder / "team-queue-bulk-desktop.png", DESKTOP)
+    lina.locator("#bulk").get_by_role("button", name="应用到所选工单").click()
+    expect(lina.locator(".flash-success")).to_be_visible()
+
+    wang = page_at()
+    log_in(wang, "wang", "agent-pass-2")
+    wang.goto(live_server + "/agent/?view=unassigned")
+    for ticket in [refund, *duplicates]:
+        expect(wang.get_by_role("link", name=ticket.number)).to_have_count(0)
+
+    boss = page_at()
+    log_in(boss, "boss", "admin-pass-1")
+    boss.goto(live_server + "/agent/admin/audit")
+    log = boss.locator("table")
+    expect(log).to_contain_text("批量处理工单")
+    expect(log).to_contain_text(agent_account[0])
+    expect(log).to_contain_text("登录成功")
+    _check_and_shoot(boss, folder / "team-audit-log-desktop.png", DESKTOP)

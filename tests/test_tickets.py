@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from kb.store import list_articles, list_categories
 from webapp.desk import tickets
-from webapp.desk.queue import TicketFilter, list_tickets
+from webapp.desk.listing import TicketQuery, list_page
 from webapp.desk.schema import ticket_events
 from webapp.desk.schema import tickets as ticket_table
 from webapp.desk.storage import Desk
@@ -118,20 +118,20 @@ def test_queue_is_newest_first_paginated_and_filtered(tdb, fake_triager):
     vague = tickets.file_ticket(tdb, "机器有问题", triager=fake_triager)
     tickets.set_status(tdb, filed[0].id, "resolved", "lina")
 
-    first = list_tickets(tdb, page=1, per_page=3)
+    first = list_page(tdb, TicketQuery(), "newest", 1, 3)
     assert first.total == 7 and first.pages == 3
     assert [t.id for t in first.tickets] == [vague.id, frozen.id, filed[4].id]
-    assert [t.id for t in list_tickets(tdb, page=3, per_page=3).tickets] == [filed[0].id]
+    assert [t.id for t in list_page(tdb, TicketQuery(), "newest", 3, 3).tickets] == [filed[0].id]
 
-    assert {t.id for t in list_tickets(tdb, TicketFilter(category="merchant-risk-status")).tickets} == {frozen.id}
-    assert [t.id for t in list_tickets(tdb, TicketFilter(status="resolved")).tickets] == [filed[0].id]
-    assert [t.id for t in list_tickets(tdb, TicketFilter(needs_review=True)).tickets] == [vague.id]
+    assert {t.id for t in list_page(tdb, TicketQuery(category="merchant-risk-status"), "newest").tickets} == {frozen.id}
+    assert [t.id for t in list_page(tdb, TicketQuery(status="resolved"), "newest").tickets] == [filed[0].id]
+    assert [t.id for t in list_page(tdb, TicketQuery(needs_review=True), "newest").tickets] == [vague.id]
 
     with tdb.write() as conn:  # 10:00 in China
         conn.execute(update(ticket_table).where(ticket_table.c.id == frozen.id).values(created="2026-01-01T02:00:00Z"))
     day = dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    one_day = TicketFilter(since=day, until=day + dt.timedelta(days=1))
-    assert [t.id for t in list_tickets(tdb, one_day).tickets] == [frozen.id]
+    one_day = TicketQuery(since=day, until=day + dt.timedelta(days=1))
+    assert [t.id for t in list_page(tdb, one_day, "newest").tickets] == [frozen.id]
 
 
 def test_similar_tickets_share_words(tdb):
@@ -247,5 +247,5 @@ def test_contact_fields_are_masked_and_must_be_unicode(tdb):
 def test_a_page_past_the_end_is_the_last_page(tdb):
     for n in range(3):
         tickets.file_ticket(tdb, f"退货没有权限 {n}")
-    page = list_tickets(tdb, page=2**63 - 1, per_page=2)
+    page = list_page(tdb, TicketQuery(), "newest", 2**63 - 1, 2)
     assert page.page == 2 and len(page.tickets) == 1

@@ -35,6 +35,7 @@ def test_every_desk_route_requires_login(app, file, client):
         "webhook_id": 1,
         "delivery_id": 1,
         "attachment_id": 1,
+        "policy_id": 1,
     }
     checked = 0
     for rule in app.url_map.iter_rules():
@@ -104,7 +105,7 @@ def test_logout(agent_client, csrf):
 def test_queue_lists_newest_first_with_personal_data_masked(app, file, agent_client):
     old = file("退货没有权限，身份证110101199003071234", name="王女士", phone="13812345678")
     new = file("钱没到账，手机 139 1234 5678")
-    page = text_of(agent_client.get("/agent/"))
+    page = text_of(agent_client.get("/agent/?sort=newest"))
     assert page.index(new.number) < page.index(old.number)
     assert "110101199003071234" not in page and "110101********1234" in page
     assert "13812345678" not in page and "138****5678" in page
@@ -130,15 +131,15 @@ def test_queue_filters_and_pages(app, file, agent_client):
     assert numbers({"category": "merchant-risk-status"}) == [frozen.number]
     assert numbers({"status": "resolved"}) == [refund.number]
     assert numbers({"review": "1"}) == [vague.number]
-    assert set(numbers({"review": "0"})) == {frozen.number, refund.number}
+    assert set(numbers({"review": "0", "view": "all"})) == {frozen.number, refund.number}
     assert numbers({"from": "2000-01-01", "to": "2000-01-02"}) == []
-    assert len(numbers({"from": "2000-01-01"})) == 3
-    assert len(numbers({"status": "bogus", "from": "not-a-date"})) == 3
+    assert len(numbers({"from": "2000-01-01", "view": "all"})) == 3
+    assert len(numbers({"status": "bogus", "from": "not-a-date", "view": "all"})) == 3
 
     app.config["TICKETS_PER_PAGE"] = 2
-    first = text_of(agent_client.get("/agent/"))
-    assert "第 1 / 2 页" in first and 'href="/agent/?page=2"' in first
-    assert numbers({"page": "2"}) == [frozen.number]
+    first = text_of(agent_client.get("/agent/?view=all"))
+    assert "第 1 / 2 页" in first and 'href="/agent/?page=2&amp;view=all"' in first
+    assert numbers({"page": "2", "view": "all"}) == [frozen.number]
 
 
 def test_ticket_page_shows_text_contact_and_triage(app, file, agent_client):
@@ -279,7 +280,7 @@ def test_admin_manages_agents(app, admin_client, csrf):
         "/agent/admin/users",
         data={"username": "xiaoli", "password": "password-9", "role": "agent", "csrf_token": token},
     )
-    assert duplicate.status_code == 400 and "already exists" in text_of(duplicate)
+    assert duplicate.status_code == 400 and "用户名 xiaoli 已被占用" in text_of(duplicate)
     short = admin_client.post("/agent/admin/users", data={"username": "x2", "password": "short", "csrf_token": token})
     assert short.status_code == 400
 
@@ -304,7 +305,7 @@ def test_admin_manages_agents(app, admin_client, csrf):
 def test_the_last_admin_keeps_the_role(app, admin_client, csrf):
     token = csrf(admin_client, "/agent/admin/users")
     admin_client.post("/agent/admin/users/boss/role", data={"role": "agent", "csrf_token": token})
-    assert "the last admin cannot be demoted" in text_of(admin_client.get("/agent/admin/users"))
+    assert "不能取消最后一位管理员的管理员角色" in text_of(admin_client.get("/agent/admin/users"))
 
 
 def test_admin_creates_and_revokes_api_tokens(app, admin_client, client, csrf):

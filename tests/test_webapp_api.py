@@ -10,7 +10,7 @@ import pytest
 from kb.store import load_categories
 from webapp import backlog
 from webapp.db import get_desk
-from webapp.desk.queue import list_tickets
+from webapp.desk.listing import TicketQuery, list_page
 
 TICKET = {
     "text": "退货提示没有权限，应答码58",
@@ -94,7 +94,7 @@ def test_triage_classifies_without_storing(app, client, api_headers):
     assert {"confidence", "alternatives", "codes", "articles", "needs_review", "explanation", "model_version"} <= set(
         triage
     )
-    assert list_tickets(get_desk(app)).total == 0
+    assert list_page(get_desk(app), TicketQuery(), "newest").total == 0
 
 
 @pytest.mark.parametrize(
@@ -140,7 +140,7 @@ def test_revoked_token_gets_401(app, client, api_headers):
 )
 def test_bad_ticket_input_gets_400_and_stores_nothing(app, client, api_headers, body, fragment):
     assert_error(client.post("/api/v1/tickets", json=body, headers=api_headers), 400, fragment)
-    assert list_tickets(get_desk(app)).total == 0
+    assert list_page(get_desk(app), TicketQuery(), "newest").total == 0
 
 
 def test_malformed_json_gets_400(client, api_headers):

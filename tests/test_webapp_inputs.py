@@ -11,7 +11,7 @@ import pytest
 from conftest import ticket_form
 
 from webapp.db import get_desk
-from webapp.desk.queue import list_tickets
+from webapp.desk.listing import TicketQuery, list_page
 from webapp.desk.tickets import file_ticket
 
 CARD = "4111111111111111"
@@ -23,7 +23,7 @@ def text_of(response) -> str:
 
 def ticket_count(app) -> int:
     with app.app_context():
-        return list_tickets(get_desk()).total
+        return list_page(get_desk(), TicketQuery(), "newest").total
 
 
 def api_error(response, status: int) -> dict:

@@ -7,7 +7,7 @@ from conftest import ticket_form
 
 from kb.store import load_categories
 from webapp.desk.feedback import vote_summary
-from webapp.desk.queue import list_tickets
+from webapp.desk.listing import TicketQuery, list_page
 from webapp.desk.tickets import get_ticket
 
 
@@ -134,7 +134,7 @@ def test_ticket_form_first_shows_articles_then_files(app, client, csrf):
     with app.app_context():
         from webapp.db import get_desk
 
-        assert list_tickets(get_desk()).total == 0
+        assert list_page(get_desk(), TicketQuery(), "newest").total == 0
 
     second = client.post("/tickets/new", data=ticket_form(token, reviewed="1"))
     assert second.status_code == 302 and second.headers["Location"].endswith("/tickets/filed")
@@ -175,7 +175,7 @@ def test_filed_ticket_masks_card_numbers(app, client, csrf):
     with app.app_context():
         from webapp.db import get_desk
 
-        stored = list_tickets(get_desk()).tickets[0].text
+        stored = list_page(get_desk(), TicketQuery(), "newest").tickets[0].text
     assert stored == "卡号 411111******1111 刷卡失败"
 
 
@@ -192,7 +192,7 @@ def test_without_a_model_the_ticket_waits_untriaged(app, client, csrf):
     with app.app_context():
         from webapp.db import get_desk
 
-        ticket = list_tickets(get_desk()).tickets[0]
+        ticket = list_page(get_desk(), TicketQuery(), "newest").tickets[0]
     assert ticket.triage_status == "pending"
 
 

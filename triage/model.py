@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.paths import data_dir
-from kb.text import Analysis
+from kb.text import Analysis, domain_terms, lexicon
 from triage.features import Featuriser, analyse_many
 from triage.prediction import OUT_OF_SCOPE, Alternative, Prediction
 
@@ -164,8 +164,8 @@ class TriageModel:
     def explain(self, doc: Analysis, category_index: int, limit: int = 6) -> tuple[str, ...]:
         """The words and codes that pushed this text towards the category, strongest first.
 
-        Stopwords never appear (they are not features); bare numbers and single characters say
-        nothing a person can act on and are left out.
+        Stopwords, bare numbers and single characters that are not domain terms say nothing a
+        person can act on and are left out (a word pair too, when either of its words is such).
         """
         cols, vals = self.featuriser.vector(doc)
         if not len(cols):
@@ -176,7 +176,7 @@ class TriageModel:
             if contributions[k] <= 0 or len(terms) >= limit:
                 break
             name = self.featuriser.label(int(cols[k]))
-            if not name or name.isdigit() or len(name) < 2:
+            if not name or not _telling(name):
                 continue
             if not any(name in t or t in name for t in terms):
                 terms.append(name)
@@ -217,6 +217,15 @@ class TriageModel:
     def predict(self, texts: list[str], explain: bool = True) -> list[Prediction]:
         """Triage a batch of ticket texts."""
         return self.predict_analysed(analyse_many(texts), explain)
+
+
+def _telling(name: str) -> bool:
+    """True when a feature's name tells a person something: a response code, or words none of which
+    is a stopword, a bare number or a single character outside the domain vocabulary."""
+    if name.startswith("应答码 "):
+        return True
+    stop, domain = lexicon().stopwords, domain_terms()
+    return all(w not in stop and not w.isdigit() and (len(w) > 1 or w in domain) for w in name.split())
 
 
 class Triager:

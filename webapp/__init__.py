@@ -163,6 +163,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         VIEW_FLUSH_COUNT=1000,  # ... or sooner, once this many reads wait in a worker
         PUBLIC_PAGE_MAX_AGE=60,  # seconds a browser or proxy may show a FAQ page before asking again
         TICKETS_PER_PAGE=20,
+        # Priority and due times (webapp.desk.priority, webapp.desk.sla): an amount above this (yuan)
+        # starts a ticket 高; "09:00-18:00" counts due times in those hours (China time, Mon-Fri), unset 24×7.
+        PRIORITY_AMOUNT_THRESHOLD=10000,
+        BUSINESS_HOURS=None,
         TRUSTED_PROXIES=0,
         TRIAGER_LOADER=None,  # tests may inject a loader(model_dir) -> Triager
         # Notifications (webapp.webhooks, webapp.mail): sent by the jobs, never inside a request.

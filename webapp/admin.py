@@ -6,9 +6,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from webapp.agent import desk_context
+from webapp.audit_views import audit
 from webapp.auth import require_admin
 from webapp.db import get_desk
 from webapp.desk import accounts, outbox, webhooks
+from webapp.errors import person_message
 from webapp.forms import ROLE_LABELS, ActionForm, PasswordForm, RoleForm, TokenForm, UserForm, WebhookForm
 from webapp.jobs import enqueue_delivery
 
@@ -48,22 +50,29 @@ def users():
     """List the desk accounts and add one."""
     form = UserForm()
     if form.validate_on_submit():
+        desk = get_desk()
         try:
-            user = accounts.create_user(get_desk(), form.username.data, form.password.data, form.role.data)
+            with desk.write():
+                user = accounts.create_user(desk, form.username.data, form.password.data, form.role.data)
+                audit("user.create", f"user:{user.username}", {"role": user.role})
         except accounts.AccountError as e:
-            flash(f"未能添加账号：{e}", "error")
+            flash(f"未能添加账号：{person_message(e)}", "error")
             return _users_page(form, 400)
         flash(f"已添加账号 {user.username}。", "success")
         return redirect(url_for(".users"))
     return _users_page(form, 400 if form.errors else 200)
 
 
-def _account_action(action, success: str):
+def _account_action(action, success: str, audited: str, username: str, detail: dict | None = None):
+    """Run an account change and record it in the audit log, in one transaction."""
+    desk = get_desk()
     try:
-        action()
+        with desk.write():
+            action()
+            audit(audited, f"user:{username}", detail)
         flash(success, "success")
     except accounts.AccountError as e:
-        flash(f"操作未完成：{e}", "error")
+        flash(f"操作未完成：{person_message(e)}", "error")
     return redirect(url_for(".users"))
 
 
@@ -75,7 +84,11 @@ def user_role(username: str):
         flash("操作未完成：请选择角色。", "error")
         return redirect(url_for(".users"))
     return _account_action(
-        lambda: accounts.set_role(get_desk(), username, form.role.data), f"{username} 的角色已更新。"
+        lambda: accounts.set_role(get_desk(), username, form.role.data),
+        f"{username} 的角色已更新。",
+        "user.role",
+        username,
+        {"role": form.role.data},
     )
 
 
@@ -85,13 +98,17 @@ def user_disable(username: str):
     if username == current_user.username:
         flash("不能停用自己的账号。", "error")
         return redirect(url_for(".users"))
-    return _account_action(lambda: accounts.set_active(get_desk(), username, False), f"{username} 已停用。")
+    return _account_action(
+        lambda: accounts.set_active(get_desk(), username, False), f"{username} 已停用。", "user.deactivate", username
+    )
 
 
 @bp.post("/users/<username>/enable")
 def user_enable(username: str):
     """Enable a disabled account."""
-    return _account_action(lambda: accounts.set_active(get_desk(), username, True), f"{username} 已启用。")
+    return _account_action(
+        lambda: accounts.set_active(get_desk(), username, True), f"{username} 已启用。", "user.activate", username
+    )
 
 
 @bp.post("/users/<username>/password")
@@ -102,7 +119,10 @@ def user_password(username: str):
         flash("操作未完成：密码至少 8 位。", "error")
         return redirect(url_for(".users"))
     return _account_action(
-        lambda: accounts.set_password(get_desk(), username, form.password.data), f"{username} 的密码已重置。"
+        lambda: accounts.set_password(get_desk(), username, form.password.data),
+        f"{username} 的密码已重置。",
+        "user.password",
+        username,
     )
 
 
@@ -113,11 +133,14 @@ def tokens():
     secret = created = None
     status = 200
     if form.validate_on_submit():
+        desk = get_desk()
         try:
-            created, secret = accounts.create_token(get_desk(), form.name.data, current_user.username)
+            with desk.write():
+                created, secret = accounts.create_token(desk, form.name.data, current_user.username)
+                audit("token.create", f"token:{created.name}", {"prefix": created.prefix})
             form = TokenForm(formdata=None)
         except accounts.AccountError as e:
-            flash(f"未能创建令牌：{e}", "error")
+            flash(f"未能创建令牌：{person_message(e)}", "error")
             status = 400
     elif form.errors:
         status = 400
@@ -135,11 +158,14 @@ def tokens():
 @bp.post("/tokens/<id:token_id>/revoke")
 def token_revoke(token_id: int):
     """Revoke a token: integrations using it get 401 from then on."""
+    desk = get_desk()
     try:
-        token = accounts.revoke_token_by_id(get_desk(), token_id)
+        with desk.write():
+            token = accounts.revoke_token_by_id(desk, token_id)
+            audit("token.revoke", f"token:{token.name}", {"prefix": token.prefix})
         flash(f"令牌 {token.name} 已吊销。", "success")
     except accounts.AccountError as e:
-        flash(f"操作未完成：{e}", "error")
+        flash(f"操作未完成：{person_message(e)}", "error")
     return redirect(url_for(".tokens"))
 
 
@@ -152,9 +178,10 @@ def webhook_list():
     if form.validate_on_submit():
         try:
             added, secret = webhooks.add_webhook(get_desk(), form.url.data, form.secret.data, current_user.username)
+            audit("webhook.create", f"webhook:{added.id}", {"url": added.url})
             form = WebhookForm(formdata=None)
         except webhooks.WebhookError as e:
-            flash(f"未能添加：{e}", "error")
+            flash(f"未能添加：{person_message(e)}", "error")
             status = 400
     elif form.errors:
         status = 400
@@ -187,6 +214,7 @@ def _switch(webhook_id: int, active: bool):
         webhook = webhooks.set_active(get_desk(), webhook_id, active)
     except webhooks.WebhookError:
         abort(404)
+    audit("webhook.activate" if active else "webhook.deactivate", f"webhook:{webhook_id}", {"url": webhook.url})
     flash(f"{webhook.url} 已{'启用' if active else '停用'}。", "success")
     return redirect(url_for(".webhook_list"))
 
@@ -217,4 +245,5 @@ def webhook_redeliver(delivery_id: int):
     return redirect(url_for(".webhook_detail", webhook_id=webhook_id))
 
 
-from webapp import admin_templates  # noqa: E402, F401  (its routes: reply templates, on this blueprint)
+# Their routes: the audit log, the due-time policy (/agent/admin/sla), reply templates.
+from webapp import admin_audit, admin_sla, admin_templates  # noqa: E402, F401

@@ -8,7 +8,7 @@ import click
 
 from webapp.cli import INIT_HOOKS, cli
 from webapp.db import get_desk
-from webapp.desk import accounts
+from webapp.desk import accounts, audit
 
 FIRST_ADMIN = "admin"
 
@@ -27,8 +27,11 @@ def user_add(name: str, is_admin: bool, password: str) -> None:
 
     Example: posdesk user add wangli --admin
     """
+    desk = get_desk()
     try:
-        user = accounts.create_user(get_desk(), name, password, "admin" if is_admin else "agent")
+        with desk.write():
+            user = accounts.create_user(desk, name, password, "admin" if is_admin else "agent")
+            audit.record(desk, "cli", "user.create", f"user:{user.username}", {"role": user.role})
     except accounts.AccountError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"added {user.role} {user.username}")
@@ -42,8 +45,11 @@ def user_passwd(name: str, password: str) -> None:
 
     Example: posdesk user passwd wangli
     """
+    desk = get_desk()
     try:
-        user = accounts.set_password(get_desk(), name, password)
+        with desk.write():
+            user = accounts.set_password(desk, name, password)
+            audit.record(desk, "cli", "user.password", f"user:{user.username}")
     except accounts.AccountError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"password changed for {user.username}")
@@ -61,8 +67,11 @@ def token_create(name: str) -> None:
 
     Example: posdesk token create callcenter
     """
+    desk = get_desk()
     try:
-        _, secret = accounts.create_token(get_desk(), name, created_by="cli")
+        with desk.write():
+            token, secret = accounts.create_token(desk, name, created_by="cli")
+            audit.record(desk, "cli", "token.create", f"token:{token.name}", {"prefix": token.prefix})
     except accounts.AccountError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"API token for {name} (shown once, store it safely): {secret}")
@@ -75,8 +84,11 @@ def token_revoke(name: str) -> None:
 
     Example: posdesk token revoke callcenter
     """
+    desk = get_desk()
     try:
-        token = accounts.revoke_token(get_desk(), name)
+        with desk.write():
+            token = accounts.revoke_token(desk, name)
+            audit.record(desk, "cli", "token.revoke", f"token:{token.name}", {"prefix": token.prefix})
     except accounts.AccountError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"revoked token {token.name} ({token.prefix}…)")

@@ -12,6 +12,7 @@ from webapp.admin import bp
 from webapp.db import get_desk, get_kb
 from webapp.desk.reply_templates import PLACEHOLDERS, delete_template, get_template, list_templates, save_template
 from webapp.desk.tickets import TicketError
+from webapp.errors import person_message
 from webapp.forms import ActionForm, ReplyTemplateForm
 
 
@@ -43,7 +44,7 @@ def reply_templates():
             flash(f"已添加模板“{saved.name}”。", "success")
             return redirect(url_for(".reply_templates"))
         except TicketError as e:
-            flash(f"未能保存模板：{e}", "error")
+            flash(f"未能保存模板：{person_message(e)}", "error")
             status = 400
     elif form.errors:
         status = 400
@@ -69,7 +70,7 @@ def reply_template(template_id: int):
             flash("模板已保存。", "success")
             return redirect(url_for(".reply_templates"))
         except TicketError as e:
-            flash(f"未能保存模板：{e}", "error")
+            flash(f"未能保存模板：{person_message(e)}", "error")
             status = 400
         except LookupError:
             abort(404)

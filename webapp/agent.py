@@ -3,7 +3,6 @@ actions, and search over all articles, internal ones included."""
 
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -13,16 +12,17 @@ from flask_login import current_user, login_user, logout_user
 from kb.store import get_article, get_articles, get_category, get_code, list_articles, list_categories
 from triage.prediction import OUT_OF_SCOPE
 from webapp.agent_replies import post_reply, reply_context
+from webapp.audit_views import audit
 from webapp.auth import require_login
 from webapp.db import get_desk, get_kb
-from webapp.desk.accounts import authenticate, set_password
+from webapp.desk.accounts import authenticate, list_users, set_password
 from webapp.desk.attachments import list_attachments
 from webapp.desk.feedback import recent_comments, vote_summary
-from webapp.desk.queue import TicketFilter, list_tickets
+from webapp.desk.listing import list_page, view_counts
+from webapp.desk.ownership import assign, merchant_history
 from webapp.desk.replies import merchant_replied_last
 from webapp.desk.sessions import LoginThrottled, end_session, log_in, start_session
 from webapp.desk.tickets import (
-    STATUSES,
     TicketError,
     add_note,
     get_ticket,
@@ -32,6 +32,7 @@ from webapp.desk.tickets import (
     set_status,
     similar_tickets,
 )
+from webapp.errors import person_message
 from webapp.extensions import limiter
 from webapp.forms import (
     OUT_OF_SCOPE_NAME,
@@ -46,7 +47,8 @@ from webapp.forms import (
     StatusForm,
 )
 from webapp.jobs import enqueue_delivery
-from webapp.render import CHINA_TIME
+from webapp.queue_views import AssignForm, queue_sort, queue_view, read_listing
+from webapp.render import percent
 from webapp.search import find_articles, suggested_articles
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
@@ -85,6 +87,11 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def _login_target(username: str | None) -> str:
+    """The account a login tried, as the audit log names it (what was typed, cut short)."""
+    return f"user:{(username or '').strip()[:64]}"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
@@ -97,11 +104,14 @@ def login():
         try:
             user = log_in(get_desk(), form.username.data, form.password.data, address, free)
         except LoginThrottled as e:
+            audit("login.failure", _login_target(form.username.data), {"reason": "throttled"}, actor="anonymous")
             flash(f"登录失败次数太多，请 {e.wait} 秒后再试。", "error")
             return render_template("agent/login.html", form=form), 429
         if user:
             login_user(user)
+            audit("login.success", f"user:{user.username}", actor=user.username)
             return redirect(_safe_next(form.next.data) or url_for(".queue"))
+        audit("login.failure", _login_target(form.username.data), {"reason": "password"}, actor="anonymous")
         flash("用户名或密码不正确。", "error")
     return render_template("agent/login.html", form=form)
 
@@ -115,37 +125,27 @@ def logout():
     return redirect(url_for(".login"))
 
 
-def _parse_date(value: str | None) -> dt.datetime | None:
-    try:
-        day = dt.date.fromisoformat(value or "")
-    except ValueError:
-        return None
-    if not dt.date(1970, 1, 2) <= day <= dt.date(9998, 12, 30):
-        return None  # no ticket is that old or that new: no bound (and no overflow at year 1 or 9999)
-    return dt.datetime.combine(day, dt.time(), CHINA_TIME)
-
-
-def _queue_filter(args) -> TicketFilter:
-    """Read the queue's filters from the query string, ignoring values that make no sense."""
-    review = {"1": True, "0": False}.get(args.get("review", ""))
-    until = _parse_date(args.get("to"))
-    return TicketFilter(
-        category=args.get("category") or None,
-        status=args.get("status") if args.get("status") in STATUSES else None,
-        needs_review=review,
-        since=_parse_date(args.get("from")),
-        until=until + dt.timedelta(days=1) if until else None,
-    )
-
-
 @bp.get("/")
 def queue():
-    """The ticket queue, newest first, paginated and filtered."""
+    """The ticket queue: a view (unresolved by default, needing review or overdue first, then the
+    oldest) with every view's count, combined filters and pages, all in a bookmarkable URL."""
     page = request.args.get("page", 1, type=int) or 1
-    result = list_tickets(get_desk(), _queue_filter(request.args), page, current_app.config["TICKETS_PER_PAGE"])
+    view = queue_view(request.args)
+    categories = {c.slug for c in list_categories(get_kb(), "agent")}
+    query = read_listing(request.args, categories, current_user.username, view).query
+    per_page = current_app.config["TICKETS_PER_PAGE"]
+    result = list_page(get_desk(), query, queue_sort(request.args, view), page, per_page)
     filters = {k: v for k, v in request.args.items() if k != "page" and v}
     replied = merchant_replied_last(get_desk(), [t.id for t in result.tickets])
-    return render_template("agent/queue.html", result=result, filters=filters, merchant_replied=replied)
+    return render_template(
+        "agent/queue.html",
+        result=result,
+        filters=filters,
+        merchant_replied=replied,
+        view=view,
+        counts=view_counts(get_desk(), query),
+        agents=[u.username for u in list_users(get_desk()) if u.active],
+    )
 
 
 @bp.get("/tickets/<id:ticket_id>")
@@ -158,12 +158,20 @@ def ticket(ticket_id: int):
     suggestions = suggested_articles(found.text, prediction, "agent", 6)
     shown = {a.slug for a in suggestions}
     procedures = list_articles(db, found.category, "agent") if found.category else []
+    events = history(desk, ticket_id)
+    answered = {e.new for e in events if e.action == "answer" and e.new}
     return render_template(
         "agent/ticket.html",
         ticket=found,
-        history=history(desk, ticket_id),
+        history=events,
+        article_titles={a.slug: a.title for a in (get_article(db, s, "agent") for s in answered) if a},
+        # An alternative that would read "0%" tells the agent nothing.
+        alternatives=[a for a in prediction.alternatives[1:] if percent(a.confidence) != "0%"] if prediction else [],
         attachments=list_attachments(desk, ticket_id),
         similar=similar_tickets(desk, found),
+        merchant_tickets=merchant_history(desk, found),
+        assign_form=AssignForm(assignee=found.assignee or ""),
+        agents=[u.username for u in list_users(desk) if u.active],
         suggestions=suggestions,
         procedures=[a for a in procedures if not a.is_public and a.slug not in shown],
         codes=[c for c in (get_code(db, code) for code in (prediction.codes if prediction else ())) if c],
@@ -173,6 +181,7 @@ def ticket(ticket_id: int):
         note_form=NoteForm(),
         answer_form=AnswerForm(),
         **reply_context(found, suggestions),
+        **duplicate_context(found),
     )
 
 
@@ -184,7 +193,7 @@ def _act(ticket_id: int, form, action, success: str):
             enqueue_delivery()  # a status change (or another action) may have written events
             flash(success, "success")
         except TicketError as e:
-            flash(f"操作未完成：{e}", "error")
+            flash(f"操作未完成：{person_message(e)}", "error")
         except LookupError:
             abort(404)
     else:
@@ -215,6 +224,18 @@ def ticket_status(ticket_id: int):
         form,
         lambda f: set_status(get_desk(), ticket_id, f.status.data, current_user.username),
         "状态已更新。",
+    )
+
+
+@bp.post("/tickets/<id:ticket_id>/assignee")
+def ticket_assignee(ticket_id: int):
+    """Assign the ticket to an agent (oneself with 指派给我), or unassign it (an empty assignee)."""
+    form = AssignForm()
+    return _act(
+        ticket_id,
+        form,
+        lambda f: assign(get_desk(), ticket_id, f.assignee.data or None, current_user.username),
+        "处理人已更新。",
     )
 
 
@@ -290,3 +311,10 @@ def password():
         flash("密码已修改。", "success")
         return redirect(url_for(".queue"))
     return render_template("agent/password.html", form=form)
+
+
+# Their routes (setting a ticket's priority, bulk actions from the queue) are on this blueprint.
+from webapp import bulk, ticket_priority  # noqa: E402, F401
+
+# Its routes (ticket search, /agent/tickets/PD000001, merging duplicates) are on this blueprint.
+from webapp.desk_search import duplicate_context  # noqa: E402

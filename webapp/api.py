@@ -17,11 +17,14 @@ from webapp.db import get_desk, get_kb
 from webapp.desk.attachments import Attachment, get_attachment, list_attachments, save_photos
 from webapp.desk.replies import REPLY_MAX_CHARS, TicketClosed, add_agent_reply, list_replies
 from webapp.desk.tickets import (
+    NOTE_MAX_CHARS,
     RequestKey,
     RequestKeyReused,
     TicketError,
+    add_note,
     file_ticket_once,
     get_ticket,
+    history,
     validate_text,
 )
 from webapp.errors import refuse
@@ -33,6 +36,7 @@ from webapp.openapi import SEARCH_MAX_RESULTS, document
 from webapp.ratelimits import api_rate_key
 from webapp.render import render_markdown
 from webapp.search import find_articles
+from webapp.ticket_api import list_from_args, ownership_json, patch_ticket
 from webapp.ticket_input import TicketInput, TicketInputError, ticket_from_json
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -184,9 +188,73 @@ def create_ticket():
     return response
 
 
-@bp.get("/v1/tickets/<id:ticket_id>")
+@bp.get("/v1/tickets")
+def list_tickets():
+    """List tickets (token required) with the desk queue's filters, newest or oldest first, by
+    `page` or by `cursor` (`next_cursor` of the page before)."""
+    require_token()
+    categories = {c.slug for c in list_categories(get_kb(), "agent")}
+    listing = list_from_args(get_desk(), request.args, categories)
+    result = listing.result
+    return jsonify(
+        {
+            "ok": True,
+            "tickets": [{**t.to_dict(), **ownership_json(t)} for t in result.tickets],
+            "total": result.total,
+            "page": result.page,
+            "pages": result.pages,
+            "limit": result.per_page,
+            "order": listing.order,
+            "next_cursor": result.next_cursor,
+        }
+    )
+
+
+def update_ticket(ticket_id: int):
+    """Change a ticket's status, category, assignee, team or priority (token required): every change
+    in its history and one `ticket.update` entry in the audit log; 400 naming every bad field."""
+    token = require_token()
+    body = _json_object()
+    ticket = get_ticket(get_desk(), ticket_id)
+    if ticket is None:
+        abort(404, description=f"no ticket {ticket_id}")
+    categories = {c.slug for c in list_categories(get_kb(), "agent")}
+    ticket, _ = patch_ticket(get_desk(), ticket, body, f"api:{token.name}", categories)
+    enqueue_delivery()  # a status change writes an event
+    return jsonify({"ok": True, "ticket": _ticket_json(ticket)})
+
+
+@bp.post("/v1/tickets/<id:ticket_id>/notes")
+def create_note(ticket_id: int):
+    """Add an internal note to a ticket (token required; never shown to the merchant): 201."""
+    token = require_token()
+    body = _json_object()
+    _refuse_unknown(body, ("note",))
+    if get_ticket(get_desk(), ticket_id) is None:
+        abort(404, description=f"no ticket {ticket_id}")
+    note = body.get("note")
+    if not isinstance(note, str) or "\x00" in note:
+        refuse(400, "note must be a string without NUL characters", "note 必须是文字")
+    actor = f"api:{token.name}"
+    try:
+        add_note(get_desk(), ticket_id, note, actor)
+    except TicketError as e:
+        refuse(400, str(e), f"备注有误：必须是 1 到 {NOTE_MAX_CHARS} 个字")
+    event = [e for e in history(get_desk(), ticket_id) if e.action == "note" and e.actor == actor][-1]
+    stored = {"id": event.id, "ticket_id": ticket_id, "at": event.at, "actor": actor, "text": event.new}
+    response = jsonify({"ok": True, "note": stored})
+    response.status_code = 201
+    response.headers["Location"] = url_for(".read_ticket", ticket_id=ticket_id)
+    return response
+
+
+# One rule for both methods: Werkzeug would answer a GET of an id past 2**63-1 with a 405, not a
+# 404, if another rule of the same path (with another method) matched it before its converter.
+@bp.route("/v1/tickets/<id:ticket_id>", methods=["GET", "PATCH"])
 def read_ticket(ticket_id: int):
-    """One ticket with its triage and the desk's decisions (token required)."""
+    """One ticket with its triage and the desk's decisions (token required); PATCH changes it."""
+    if request.method == "PATCH":
+        return update_ticket(ticket_id)
     require_token()
     ticket = get_ticket(get_desk(), ticket_id)
     if ticket is None:
@@ -260,6 +328,7 @@ def _ticket_json(ticket) -> dict:
     """A ticket as the API answers it: its fields, the merchant's private status link and its public replies."""
     return {
         **ticket.to_dict(),
+        **ownership_json(ticket),
         "status_url": url_for("merchant.track", key=ticket.status_key, _external=True),
         "replies": [r.to_dict() for r in list_replies(get_desk(), ticket.id)],
         "attachments": [_attachment_json(a) for a in list_attachments(get_desk(), ticket.id)],

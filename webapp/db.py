@@ -35,6 +35,9 @@ def get_desk(app: Flask | None = None) -> Desk:
                 from webapp import mail
 
                 mail.attach(app, desk)  # its events queue the merchant's emails when SMTP is set up
+                from webapp import ticket_priority
+
+                ticket_priority.attach(app, desk)  # the priority threshold and business hours
                 app.extensions[_DESK] = desk
     return desk
 

@@ -3,6 +3,7 @@ English for the integrator, `message` in Chinese for the person), an HTML page e
 
 from __future__ import annotations
 
+import re
 from typing import NoReturn
 
 from flask import Flask, abort, jsonify, render_template, request
@@ -61,6 +62,16 @@ _API_CHINESE = {
     500: "服务暂时不可用",
     503: "服务暂时不可用",
 }
+
+
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def person_message(error: Exception, fallback: str = "请检查填写的内容。") -> str:
+    """The Chinese message a refused operation carries for a person (its `message`), or `fallback`
+    when it has none: a page never shows the English kept for the API and the logs."""
+    message = getattr(error, "message", None)
+    return message if isinstance(message, str) and _CHINESE.search(message) else fallback
 
 
 def refuse(status: int, error: str, message: str) -> NoReturn:

@@ -25,6 +25,61 @@ from webapp.desk.reply_templates import NAME_MAX_CHARS as TEMPLATE_NAME_MAX_CHAR
 from webapp.desk.tickets import NOTE_MAX_CHARS, STATUSES
 from webapp.ticket_input import FieldError, clean_field
 
+# WTForms' own messages (a field without a message of ours: a choice that is not on the list, a
+# missing CSRF token), in Chinese; its bundled zh catalogue leaves some of these in English.
+_WTFORMS_CHINESE = {
+    "Not a valid choice.": "请从列表中选择。",
+    "Not a valid choice": "请从列表中选择。",
+    "This field is required.": "此项必填。",
+    "Invalid input.": "输入无效。",
+    "Not a valid integer value.": "请填写整数。",
+    "Not a valid decimal value.": "请填写数字。",
+    "Not a valid float value.": "请填写数字。",
+    "Not a valid date value.": "请填写有效的日期。",
+    "Not a valid datetime value.": "请填写有效的日期和时间。",
+    "Invalid email address.": "请填写有效的电子邮件地址。",
+    "Invalid URL.": "请填写有效的网址。",
+    "Field must be at least %(min)d character long.": "至少需要 %(min)d 个字符。",
+    "Field must be at least %(min)d characters long.": "至少需要 %(min)d 个字符。",
+    "Field cannot be longer than %(max)d character.": "不能超过 %(max)d 个字符。",
+    "Field cannot be longer than %(max)d characters.": "不能超过 %(max)d 个字符。",
+    "Field must be exactly %(max)d character long.": "须为 %(max)d 个字符。",
+    "Field must be exactly %(max)d characters long.": "须为 %(max)d 个字符。",
+    "Field must be between %(min)d and %(max)d characters long.": "须为 %(min)d-%(max)d 个字符。",
+    "Number must be at least %(min)s.": "不能小于 %(min)s。",
+    "Number must be at most %(max)s.": "不能大于 %(max)s。",
+    "Number must be between %(min)s and %(max)s.": "须在 %(min)s 到 %(max)s 之间。",
+    "Field must be equal to %(other_name)s.": "须与“%(other_name)s”一致。",
+    "The CSRF token is missing.": "页面已过期，请刷新后重试。",
+    "The CSRF token is invalid.": "页面已过期，请刷新后重试。",
+    "The CSRF token has expired.": "页面已过期，请刷新后重试。",
+    "The CSRF tokens do not match.": "页面已过期，请刷新后重试。",
+    "Invalid CSRF Token.": "页面已过期，请刷新后重试。",
+    "CSRF token missing.": "页面已过期，请刷新后重试。",
+}
+
+
+class _ChineseMessages:
+    """The gettext WTForms asks for its built-in messages."""
+
+    def gettext(self, string: str) -> str:
+        """The Chinese of a built-in message (as it is, when it has none)."""
+        return _WTFORMS_CHINESE.get(string, string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        """The Chinese of a built-in message with a count."""
+        return self.gettext(singular if n == 1 else plural)
+
+
+class DeskForm(FlaskForm):
+    """A posdesk form: CSRF-protected (Flask-WTF), WTForms' own messages in Chinese."""
+
+    class Meta:
+        def get_translations(self, form):
+            """WTForms' messages in Chinese, whatever the locale configuration."""
+            return _ChineseMessages()
+
+
 STATUS_LABELS = {"new": "新建", "open": "处理中", "pending": "等待商户", "resolved": "已解决", "closed": "已关闭"}
 ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
 
@@ -45,7 +100,7 @@ class TicketRule:
             raise StopValidation(e.message) from None
 
 
-class TicketForm(FlaskForm):
+class TicketForm(DeskForm):
     """A merchant's request for help (name and phone required here: the desk must reach the merchant)."""
 
     name = StringField("联系人", validators=[TicketRule("name", required=True)])
@@ -60,7 +115,7 @@ class TicketForm(FlaskForm):
     photos = MultipleFileField("照片（选填）")
 
 
-class VoteForm(FlaskForm):
+class VoteForm(DeskForm):
     """ "这篇文章有帮助吗？": yes or no, with an optional comment."""
 
     helpful = RadioField(
@@ -71,7 +126,7 @@ class VoteForm(FlaskForm):
     comment = TextAreaField("补充说明（选填）", validators=[Optional(), Length(max=COMMENT_MAX_CHARS)])
 
 
-class LoginForm(FlaskForm):
+class LoginForm(DeskForm):
     """A desk login."""
 
     username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=32)])
@@ -79,7 +134,7 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class ActionForm(FlaskForm):
+class ActionForm(DeskForm):
     """A button that only needs its CSRF token (log out, revoke, enable, disable)."""
 
 
@@ -87,7 +142,7 @@ class ActionForm(FlaskForm):
 OUT_OF_SCOPE_NAME = "不是POS问题/其他"
 
 
-class CategoryForm(FlaskForm):
+class CategoryForm(DeskForm):
     """Confirm or correct a ticket's category (the choices are the categories, set by the view)."""
 
     category = SelectField("分类", validators=[DataRequired()])
@@ -99,7 +154,7 @@ class CategoryForm(FlaskForm):
         return self
 
 
-class StatusForm(FlaskForm):
+class StatusForm(DeskForm):
     """Move a ticket to another status."""
 
     status = SelectField(
@@ -107,7 +162,7 @@ class StatusForm(FlaskForm):
     )
 
 
-class NoteForm(FlaskForm):
+class NoteForm(DeskForm):
     """An internal note on a ticket."""
 
     note = TextAreaField(
@@ -115,13 +170,13 @@ class NoteForm(FlaskForm):
     )
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(DeskForm):
     """Mark an article as the ticket's answer."""
 
     slug = HiddenField(validators=[DataRequired()])
 
 
-class UserForm(FlaskForm):
+class UserForm(DeskForm):
     """An admin adds a desk account."""
 
     username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=32)])
@@ -131,7 +186,7 @@ class UserForm(FlaskForm):
     role = SelectField("角色", choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES], default="agent")
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(DeskForm):
     """A new password (an admin resetting one, or an agent changing their own)."""
 
     password = PasswordField(
@@ -145,19 +200,19 @@ class OwnPasswordForm(PasswordForm):
     current = PasswordField("当前密码", validators=[DataRequired("请输入当前密码"), Length(max=200)])
 
 
-class RoleForm(FlaskForm):
+class RoleForm(DeskForm):
     """Change an account's role."""
 
     role = SelectField("角色", choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES])
 
 
-class TokenForm(FlaskForm):
+class TokenForm(DeskForm):
     """Create an API token for an integration."""
 
     name = StringField("名称", validators=[DataRequired("请输入名称"), Length(max=40)])
 
 
-class LookupForm(FlaskForm):
+class LookupForm(DeskForm):
     """A merchant looks a ticket up by its number and the phone given on it."""
 
     number = StringField("工单号", validators=[DataRequired("请填写工单号"), Length(max=24, message="工单号太长")])
@@ -166,7 +221,7 @@ class LookupForm(FlaskForm):
     )
 
 
-class MerchantReplyForm(FlaskForm):
+class MerchantReplyForm(DeskForm):
     """The merchant's reply on the status page: text and photos."""
 
     body = TextAreaField(
@@ -175,7 +230,7 @@ class MerchantReplyForm(FlaskForm):
     photos = MultipleFileField("照片（选填）")
 
 
-class RatingForm(FlaskForm):
+class RatingForm(DeskForm):
     """The merchant rates the answer: 1-5 and an optional comment."""
 
     rating = RadioField(
@@ -188,7 +243,7 @@ class RatingForm(FlaskForm):
     )
 
 
-class ReplyForm(FlaskForm):
+class ReplyForm(DeskForm):
     """An agent's public reply (the merchant sees it), optionally with a public article inserted."""
 
     body = TextAreaField(
@@ -198,7 +253,7 @@ class ReplyForm(FlaskForm):
     asks_info = BooleanField("需要商户补充信息（发送后状态改为“等待商户”）")
 
 
-class ReplyTemplateForm(FlaskForm):
+class ReplyTemplateForm(DeskForm):
     """An admin adds or edits a reply template (the category choices are set by the view)."""
 
     name = StringField("名称", validators=[DataRequired("请填写名称"), Length(max=TEMPLATE_NAME_MAX_CHARS)])
@@ -208,7 +263,7 @@ class ReplyTemplateForm(FlaskForm):
     )
 
 
-class WebhookForm(FlaskForm):
+class WebhookForm(DeskForm):
     """Add a webhook: its URL, and a secret (generated when left empty)."""
 
     url = StringField("接收地址", validators=[DataRequired("请填写接收地址"), Length(max=500, message="地址太长")])

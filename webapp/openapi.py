@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from webapp.desk.replies import REPLY_MAX_CHARS
+from webapp.desk.tickets import FIELD_MAX_CHARS, NOTE_MAX_CHARS, PRIORITIES, STATUSES
+from webapp.ticket_api import API_VIEWS, LIST_DEFAULT, LIST_MAX
 from webapp.ticket_input import NAME_MAX_CHARS, TEXT_MIN_CHARS
 
 SEARCH_MAX_RESULTS = 50
 MAX_ROW_ID = 2**63 - 1
+
+
+_OWNERSHIP = {
+    "assignee": {"type": "string", "nullable": True, "description": "The desk account handling it; null: nobody."},
+    "team": {"type": "string", "nullable": True},
+    "priority": {"type": "string", "enum": list(PRIORITIES)},
+}
 
 
 def _error(description: str) -> dict:
@@ -195,6 +204,7 @@ def _schemas(text_max: int) -> dict:
                     "items": {"$ref": "#/components/schemas/Attachment"},
                     "description": "Its photos, oldest first (in `GET /api/v1/tickets/{ticket_id}` only).",
                 },
+                **_OWNERSHIP,
                 "rating": {
                     "type": "object",
                     "nullable": True,
@@ -300,6 +310,93 @@ def _schemas(text_max: int) -> dict:
                 "reply": {"$ref": "#/components/schemas/Reply"},
             },
         },
+        "TicketList": {
+            "type": "object",
+            "required": ["ok", "tickets", "total", "page", "pages", "limit", "order", "next_cursor"],
+            "properties": {
+                "ok": {"type": "boolean", "enum": [True]},
+                "tickets": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/TicketSummary"},
+                    "description": "This page's tickets in `order`.",
+                },
+                "total": {"type": "integer", "minimum": 0, "description": "How many tickets match, on every page."},
+                "page": {"type": "integer", "minimum": 1, "description": "1 when paged by cursor."},
+                "pages": {"type": "integer", "minimum": 1},
+                "limit": {"type": "integer", "minimum": 1, "maximum": LIST_MAX},
+                "order": {"type": "string", "enum": ["newest", "oldest"]},
+                "next_cursor": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "Pass as `cursor` for the next page; null on the last one.",
+                },
+            },
+        },
+        "TicketSummary": {
+            "type": "object",
+            "description": "A ticket as `GET /api/v1/tickets/{ticket_id}` answers it, without its status link, "
+            "replies and photos.",
+            "required": ["id", "number", "created", "updated", "source", "status", "category", "needs_review"],
+            "properties": {
+                "id": {"type": "integer"},
+                "number": {"type": "string"},
+                "created": {"type": "string", "format": "date-time"},
+                "updated": {"type": "string", "format": "date-time"},
+                "source": {"type": "string", "enum": ["web", "api"]},
+                "status": {"type": "string", "enum": ["new", "open", "pending", "resolved", "closed"]},
+                "text": {"type": "string"},
+                "category": {"type": "string", "nullable": True},
+                "needs_review": {"type": "boolean"},
+                "triage_status": {"type": "string", "enum": ["done", "pending"]},
+                **_OWNERSHIP,
+            },
+        },
+        "TicketPatch": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": False,
+            "description": "The fields to change, at least one. Every field is checked before any is applied; "
+            "every change is recorded in the ticket's history, the request in the audit log.",
+            "properties": {
+                "status": {"type": "string", "enum": list(STATUSES)},
+                "category": {
+                    "type": "string",
+                    "description": "A category slug (`GET /api/v1/categories?audience=agent`) or 不是POS问题/其他; "
+                    "recorded as the desk's decision (confirmed or corrected).",
+                },
+                "assignee": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "The username of an active desk account; null unassigns.",
+                },
+                "team": {"type": "string", "nullable": True, "maxLength": FIELD_MAX_CHARS},
+                "priority": {"type": "string", "enum": list(PRIORITIES)},
+            },
+        },
+        "NoteInput": {
+            "type": "object",
+            "required": ["note"],
+            "additionalProperties": False,
+            "properties": {"note": {"type": "string", "minLength": 1, "maxLength": NOTE_MAX_CHARS}},
+        },
+        "NoteResponse": {
+            "type": "object",
+            "required": ["ok", "note"],
+            "properties": {
+                "ok": {"type": "boolean", "enum": [True]},
+                "note": {
+                    "type": "object",
+                    "required": ["id", "ticket_id", "at", "actor", "text"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "ticket_id": {"type": "integer"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "actor": {"type": "string", "description": "api:<token name>"},
+                        "text": {"type": "string", "description": "As stored: card numbers masked."},
+                    },
+                },
+            },
+        },
         "TicketResponse": {
             "type": "object",
             "required": ["ok", "ticket"],
@@ -403,6 +500,36 @@ def _schemas(text_max: int) -> dict:
     }
 
 
+def _list_parameters() -> list[dict]:
+    """The query parameters of `GET /api/v1/tickets`, all optional."""
+
+    def query(name: str, schema: dict, description: str) -> dict:
+        return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+    day = {"type": "string", "format": "date"}
+    return [
+        query(
+            "view",
+            {"type": "string", "enum": list(API_VIEWS)},
+            "A desk view: unassigned, review (needs review), "
+            "waiting (for the merchant), overdue, open (unresolved) or all; combined with the filters.",
+        ),
+        query("status", {"type": "string", "enum": list(STATUSES)}, "Only this status."),
+        query("category", {"type": "string"}, "Only this category slug (or 不是POS问题/其他)."),
+        query("assignee", {"type": "string"}, "Only this desk account's tickets; `none` for unassigned ones."),
+        query("priority", {"type": "string", "enum": list(PRIORITIES)}, "Only this priority."),
+        query("source", {"type": "string", "enum": ["web", "api"]}, "Only tickets filed this way."),
+        query("scope", {"type": "string", "enum": ["in", "out"]}, "`in`: about POS acquiring; `out`: not."),
+        query("review", {"type": "string", "enum": ["true", "false", "1", "0"]}, "Needing review, or not."),
+        query("from", day, "Filed on or after this day (China time)."),
+        query("to", day, "Filed on or before this day (China time)."),
+        query("order", {"type": "string", "enum": ["newest", "oldest"], "default": "newest"}, "Filing order."),
+        query("limit", {"type": "integer", "minimum": 1, "maximum": LIST_MAX, "default": LIST_DEFAULT}, "Page size."),
+        query("page", {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}, "A page number (not with cursor)."),
+        query("cursor", {"type": "string"}, "The `next_cursor` of the page before (not with page)."),
+    ]
+
+
 def document(text_max: int, body_max: int, upload_max: int = 16 * 1024 * 1024) -> dict:
     """Build the OpenAPI 3.0 document for the given text and request-body limits (photo uploads: upload_max)."""
     token = [{"bearerAuth": []}]
@@ -468,6 +595,18 @@ def document(text_max: int, body_max: int, upload_max: int = 16 * 1024 * 1024) -
         },
         "paths": {
             "/api/v1/tickets": {
+                "get": {
+                    "operationId": "listTickets",
+                    "summary": "List tickets with the desk queue's filters (combined), newest or oldest first, "
+                    "by `page` (past the end: the last page) or by `cursor`.",
+                    "security": token,
+                    "parameters": _list_parameters(),
+                    "responses": {
+                        "200": _ok("One page of tickets.", "TicketList"),
+                        "400": _error("A bad parameter (each one named), or both `page` and `cursor`."),
+                        **common,
+                    },
+                },
                 "post": {
                     "operationId": "createTicket",
                     "summary": "File a ticket: stored at once, triaged by a job within seconds (`triage_status`).",
@@ -501,7 +640,7 @@ def document(text_max: int, body_max: int, upload_max: int = 16 * 1024 * 1024) -
                         "422": _error("The Idempotency-Key was already used with a different body."),
                         **common,
                     },
-                }
+                },
             },
             "/api/v1/tickets/{ticket_id}": {
                 "get": {
@@ -519,6 +658,52 @@ def document(text_max: int, body_max: int, upload_max: int = 16 * 1024 * 1024) -
                     "responses": {
                         "200": _ok("The ticket.", "TicketResponse"),
                         "404": _error("No such ticket."),
+                        **common,
+                    },
+                },
+                "patch": {
+                    "operationId": "updateTicket",
+                    "summary": "Change a ticket's status, category, assignee, team or priority.",
+                    "security": token,
+                    "parameters": [ticket_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TicketPatch"}}},
+                    },
+                    "responses": {
+                        "200": _ok("The ticket as changed.", "TicketResponse"),
+                        "400": _error(
+                            "Body not a JSON object, empty, an unknown field, or a bad value: `error` names every "
+                            "refused field (an unknown status, category or priority, an assignee who is no active "
+                            "desk account)."
+                        ),
+                        "404": _error("No such ticket."),
+                        "413": json_body["413"],
+                        **common,
+                    },
+                },
+            },
+            "/api/v1/tickets/{ticket_id}/notes": {
+                "post": {
+                    "operationId": "createNote",
+                    "summary": "Add an internal note (agents see it in the ticket's history; never the merchant).",
+                    "security": token,
+                    "parameters": [ticket_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NoteInput"}}},
+                    },
+                    "responses": {
+                        "201": {
+                            **_ok("The stored note.", "NoteResponse"),
+                            "headers": {"Location": {"schema": {"type": "string"}, "description": "The ticket's URL."}},
+                        },
+                        "400": _error(
+                            f"Body not a JSON object, an unknown field, `note` missing, not a string, empty or "
+                            f"longer than {NOTE_MAX_CHARS} characters."
+                        ),
+                        "404": _error("No such ticket."),
+                        "413": json_body["413"],
                         **common,
                     },
                 }

@@ -15,6 +15,7 @@ from kb.store import get_article
 from webapp.attachment_views import accepts_photos, attachments_folder, checked_photos
 from webapp.db import get_desk, get_kb
 from webapp.desk.attachments import attachments_by_reply, store_photos
+from webapp.desk.duplicates import followed_ticket
 from webapp.desk.following import mark_solved, rate, ticket_by_key, ticket_by_number_and_phone
 from webapp.desk.replies import MERCHANT, add_merchant_reply, list_replies
 from webapp.desk.tickets import Ticket, TicketError
@@ -34,6 +35,7 @@ MERCHANT_STATUS_LABELS = {
     "closed": "已关闭",
 }
 LOOKUP_FAILED = "没有找到匹配的工单，请核对工单号和提交工单时留的联系电话。"
+MERGED_NOTICE = "这个工单与另一个相同问题的工单已合并，客服会一并处理；如需补充信息，请在下方回复。"
 
 
 def status_url(ticket: Ticket, external: bool = True) -> str:
@@ -88,8 +90,16 @@ def _tracked(key: str) -> Ticket:
 
 @bp.get("/tickets/track/<key>")
 def track(key: str):
-    """The merchant's status page for one ticket."""
-    return _status_page(_tracked(key))
+    """The merchant's status page for one ticket; a merged ticket's page goes on to the surviving
+    ticket's when that one carries the same phone, else stays here saying it was merged (another
+    merchant's ticket is never shown)."""
+    ticket = _tracked(key)
+    if ticket.duplicate_of is not None:
+        survivor = followed_ticket(get_desk(), ticket)
+        if survivor is not None:
+            return redirect(url_for(".track", key=survivor.status_key))
+        flash(MERGED_NOTICE, "info")
+    return _status_page(ticket)
 
 
 def _status_page(ticket, reply_form: MerchantReplyForm | None = None, status: int = 200):

@@ -35,7 +35,12 @@ def _dummy_hash() -> str:
 
 
 class AccountError(ValueError):
-    """An account or token operation refused, with a message fit for the admin who asked."""
+    """An account or token operation refused: `str(e)` in English (the CLI, logs), `message` in
+    Chinese for the admin who asked on the web."""
+
+    def __init__(self, text: str, message: str | None = None) -> None:
+        super().__init__(text)
+        self.message = message or text
 
 
 @dataclass(frozen=True)
@@ -114,12 +119,15 @@ def _user(row) -> User:
 
 def _check_password(password: str) -> None:
     if len(password or "") < PASSWORD_MIN_CHARS:
-        raise AccountError(f"password must have at least {PASSWORD_MIN_CHARS} characters")
+        raise AccountError(
+            f"password must have at least {PASSWORD_MIN_CHARS} characters",
+            f"密码至少需要 {PASSWORD_MIN_CHARS} 个字符。",
+        )
 
 
 def _check_role(role: str) -> None:
     if role not in ROLES:
-        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+        raise AccountError(f"role must be one of {', '.join(ROLES)}", "角色只能是客服或管理员。")
 
 
 def _username(username: str) -> str:
@@ -152,7 +160,10 @@ def create_user(desk: Desk, username: str, password: str, role: str = "agent") -
     """Create an account; AccountError for a taken or malformed name, a short password or a bad role."""
     username = _username(username)
     if not _USERNAME.match(username):
-        raise AccountError("username must be 2-32 characters: lower-case letters, digits, '.', '_' or '-'")
+        raise AccountError(
+            "username must be 2-32 characters: lower-case letters, digits, '.', '_' or '-'",
+            "用户名须为 2-32 个字符，只能包含小写字母、数字、“.”、“_”或“-”，并以字母或数字开头。",
+        )
     _check_role(role)
     _check_password(password)
     row = {
@@ -166,14 +177,14 @@ def create_user(desk: Desk, username: str, password: str, role: str = "agent") -
         # Not a check then an INSERT: on PostgreSQL a concurrent creator would make the INSERT fail
         # and abort the whole transaction; the unique index decides, atomically, on both backends.
         if not insert_or_ignore(conn, users, row, ("username",)):
-            raise AccountError(f"user {username!r} already exists")
+            raise AccountError(f"user {username!r} already exists", f"用户名 {username} 已被占用。")
     return find_user(desk, username)
 
 
 def _require_user(desk: Desk, username: str) -> User:
     user = find_user(desk, username)
     if user is None:
-        raise AccountError(f"no user {username!r}")
+        raise AccountError(f"no user {username!r}", f"没有名为 {username} 的账号。")
     return user
 
 
@@ -209,7 +220,7 @@ def set_role(desk: Desk, username: str, role: str) -> User:
     with desk.write() as conn:
         user = _require_user(desk, username)
         if user.is_admin and user.active and role != "admin" and _count_active_admins(conn, lock=True) == 1:
-            raise AccountError("the last admin cannot be demoted")
+            raise AccountError("the last admin cannot be demoted", "不能取消最后一位管理员的管理员角色。")
         conn.execute(update(users).where(users.c.id == user.id).values(role=role))
     return get_user(desk, user.id)
 
@@ -219,7 +230,7 @@ def set_active(desk: Desk, username: str, active: bool) -> User:
     with desk.write() as conn:
         user = _require_user(desk, username)
         if user.is_admin and user.active and not active and _count_active_admins(conn, lock=True) == 1:
-            raise AccountError("the last admin cannot be disabled")
+            raise AccountError("the last admin cannot be disabled", "不能停用最后一位管理员。")
         conn.execute(update(users).where(users.c.id == user.id).values(active=int(active)))
         if not active:
             end_sessions(desk, user.id)
@@ -276,7 +287,10 @@ def create_token(desk: Desk, name: str, created_by: str) -> tuple[ApiToken, str]
     """Create a token for an integration; return it and the secret, which is shown this once."""
     name = (name or "").strip()
     if not _TOKEN_NAME.match(name):
-        raise AccountError("token name must be 1-40 characters: letters, digits, '.', '_' or '-'")
+        raise AccountError(
+            "token name must be 1-40 characters: letters, digits, '.', '_' or '-'",
+            "令牌名称须为 1-40 个字符，只能包含字母、数字、“.”、“_”或“-”，并以字母或数字开头。",
+        )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = {
         "name": name,
@@ -290,18 +304,20 @@ def create_token(desk: Desk, name: str, created_by: str) -> tuple[ApiToken, str]
     with desk.write() as conn:
         taken = select(api_tokens.c.id).where(api_tokens.c.name == name, api_tokens.c.revoked.is_(None))
         if conn.execute(taken).first() is not None:
-            raise AccountError(f"an active token named {name!r} exists: revoke it first")
+            raise AccountError(
+                f"an active token named {name!r} exists: revoke it first", f"已有名为 {name} 的有效令牌，请先吊销它。"
+            )
         token_id = conn.execute(insert(api_tokens).values(**row)).inserted_primary_key[0]
         token = _get_token(conn, token_id)
     return token, secret
 
 
-def _revoke(desk: Desk, column: str, value: object, missing: str) -> ApiToken:
+def _revoke(desk: Desk, column: str, value: object, missing: AccountError) -> ApiToken:
     with desk.write() as conn:
         query = select(api_tokens.c.id).where(api_tokens.c[column] == value, api_tokens.c.revoked.is_(None))
         token_id = conn.execute(query.limit(1).with_for_update()).scalar()
         if token_id is None:
-            raise AccountError(missing)
+            raise missing
         conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked=_now()))
         token = _get_token(conn, token_id)
     return token
@@ -309,12 +325,13 @@ def _revoke(desk: Desk, column: str, value: object, missing: str) -> ApiToken:
 
 def revoke_token(desk: Desk, name: str) -> ApiToken:
     """Revoke the active token with this name."""
-    return _revoke(desk, "name", (name or "").strip(), f"no active token named {name!r}")
+    missing = AccountError(f"no active token named {name!r}", f"没有名为 {name} 的有效令牌。")
+    return _revoke(desk, "name", (name or "").strip(), missing)
 
 
 def revoke_token_by_id(desk: Desk, token_id: int) -> ApiToken:
     """Revoke a token by id (what the admin page posts)."""
-    return _revoke(desk, "id", token_id, "no such active token")
+    return _revoke(desk, "id", token_id, AccountError("no such active token", "没有这个有效令牌（可能已被吊销）。"))
 
 
 def verify_token(desk: Desk, secret: str, note_use: Callable[[int, str], None] | None = None) -> ApiToken | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, select, update
 
 from triage.redact import mask_card_numbers
-from webapp.desk import outbox
+from webapp.desk import outbox, sla
 from webapp.desk.schema import ticket_replies, tickets
 from webapp.desk.storage import Desk, now
 from webapp.desk.tickets import (
@@ -75,9 +75,12 @@ def clean_body(body: object) -> str:
         raise TicketError("body must be a string")
     body = body.strip()
     if not body:
-        raise TicketError("body is empty")
+        raise TicketError("body is empty", "回复内容不能为空。")
     if len(body) > REPLY_MAX_CHARS:
-        raise TicketError(f"body is longer than {REPLY_MAX_CHARS} characters")
+        raise TicketError(
+            f"body is longer than {REPLY_MAX_CHARS} characters",
+            f"回复内容不能超过 {REPLY_MAX_CHARS} 个字。",
+        )
     check_encodable(body, "body")
     return body
 
@@ -121,7 +124,10 @@ def add_agent_reply(
     body = mask_card_numbers(clean_body(body))
     article = article or None
     if article is not None and public_articles is not None and article not in public_articles:
-        raise TicketError(f"unknown or internal article {article!r}: a public reply inserts merchant articles only")
+        raise TicketError(
+            f"unknown or internal article {article!r}: a public reply inserts merchant articles only",
+            "公开回复只能插入面向商户的文章。",
+        )
     fields = {
         "author_kind": "agent",
         "author": author,
@@ -167,6 +173,8 @@ def _post(desk: Desk, ticket_id: int, fields: dict, action: str, event: str, nex
             raise TicketClosed("the ticket is closed")
         reply = _insert(conn, {"ticket_id": ticket_id, "at": stamp, **fields})
         conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(updated=stamp))
+        if fields["author_kind"] == "agent":  # the first public agent reply is the ticket's first response
+            sla.mark_first_response(conn, ticket_id, stamp)
         _record(conn, ticket_id, fields["author"], action, new=str(reply.id), at=stamp)
         status = next_status(ticket)
         if status:

@@ -40,13 +40,19 @@ def fill(body: str, values: Mapping[str, str]) -> str:
 def _clean(name: str, body: str) -> tuple[str, str]:
     name, body = (name or "").strip(), (body or "").strip()
     if not name:
-        raise TicketError("name is empty")
+        raise TicketError("name is empty", "模板名称不能为空。")
     if len(name) > NAME_MAX_CHARS:
-        raise TicketError(f"name is longer than {NAME_MAX_CHARS} characters")
+        raise TicketError(
+            f"name is longer than {NAME_MAX_CHARS} characters",
+            f"模板名称不能超过 {NAME_MAX_CHARS} 个字。",
+        )
     if not body:
-        raise TicketError("body is empty")
+        raise TicketError("body is empty", "模板内容不能为空。")
     if len(body) > REPLY_MAX_CHARS:
-        raise TicketError(f"body is longer than {REPLY_MAX_CHARS} characters")
+        raise TicketError(
+            f"body is longer than {REPLY_MAX_CHARS} characters",
+            f"模板内容不能超过 {REPLY_MAX_CHARS} 个字。",
+        )
     check_encodable(name, "name")
     check_encodable(body, "body")
     return name, body

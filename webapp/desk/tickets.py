@@ -3,7 +3,7 @@ categories agents confirmed or corrected (given back to training), and the ticke
 behind similar tickets.
 
 Raw rows stay in here; callers get `Ticket` and `TicketEvent` values. The queue's listings are in
-`webapp.desk.queue`.
+`webapp.desk.listing`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ TEXT_MAX_CHARS = 2000
 FIELD_MAX_CHARS = 64
 NOTE_MAX_CHARS = 2000
 SIMILAR_QUERY_TERMS = 16
+SIMILAR_CANDIDATES = 4  # similar tickets fetch this many times their limit, to put the same category first
 SYSTEM_ACTOR = "posdesk"
 PREVIEW_CHARS = 200
 TRIAGE_BATCH = 200
@@ -43,7 +44,12 @@ EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 
 
 class TicketError(ValueError):
-    """A ticket operation refused: bad input (empty or too long text, unknown status or category)."""
+    """A ticket operation refused: bad input (empty or too long text, unknown status or category).
+    `str(e)` is English (the API's `error`); `message`, when given, is Chinese for a person."""
+
+    def __init__(self, text: str, message: str | None = None) -> None:
+        super().__init__(text)
+        self.message = message or text
 
 
 class RequestKeyReused(TicketError):
@@ -347,6 +353,7 @@ def file_ticket_once(
             _record(conn, ticket_id, actor, "created", new=source, at=stamp)
             if prediction:
                 _record(conn, ticket_id, SYSTEM_ACTOR, "triaged", new=prediction.category, at=stamp)
+            _priority_rules(conn, ticket_id)
             if request_key and not _remember_request(conn, request_key, ticket_id, stamp):
                 raise _FiledElsewhere  # rolls this ticket back
             outbox.emit(conn, "ticket.created", ticket_id, {"ticket": _event_view(conn, ticket_id)})
@@ -449,6 +456,14 @@ def triage_pending(desk: Desk, triager: Classifier, batch_size: int = TRIAGE_BAT
                 if result.first() is not None:
                     done += 1
                     _record(conn, row.id, SYSTEM_ACTOR, "triaged", new=prediction.category, at=stamp)
+                    _priority_rules(conn, row.id)
+
+
+def _priority_rules(conn: Connection, ticket_id: int) -> None:
+    """The priority rules and due times (`webapp.desk.priority`), in the filing or triage transaction."""
+    from webapp.desk.priority import apply_rules  # it builds on this module: imported when used
+
+    apply_rules(conn, ticket_id)
 
 
 def _unless(condition, then, otherwise):
@@ -464,7 +479,7 @@ def set_category(desk: Desk, ticket_id: int, category: str, actor: str, known: s
     about POS acquiring, never a cause category. LookupError for an unknown ticket.
     """
     if category != OUT_OF_SCOPE and known is not None and category not in known:
-        raise TicketError(f"unknown category {category!r}")
+        raise TicketError(f"unknown category {category!r}", "没有这个分类。")
     stamp = now()
     with desk.write() as conn:
         ticket = _require(desk, ticket_id)
@@ -483,7 +498,7 @@ def set_status(desk: Desk, ticket_id: int, status: str, actor: str) -> Ticket:
     """Move a ticket to another status (new, open, pending, resolved)."""
     if status not in STATUSES:
         _require(desk, ticket_id)
-        raise TicketError(f"unknown status {status!r}")
+        raise TicketError(f"unknown status {status!r}", "没有这个状态。")
     stamp = now()
     with desk.write() as conn:
         ticket = _require(desk, ticket_id)
@@ -500,9 +515,9 @@ def add_note(desk: Desk, ticket_id: int, note: str, actor: str) -> Ticket:
     _require(desk, ticket_id)
     note = (note or "").strip()
     if not note:
-        raise TicketError("note is empty")
+        raise TicketError("note is empty", "备注不能为空。")
     if len(note) > NOTE_MAX_CHARS:
-        raise TicketError(f"note is longer than {NOTE_MAX_CHARS} characters")
+        raise TicketError(f"note is longer than {NOTE_MAX_CHARS} characters", f"备注不能超过 {NOTE_MAX_CHARS} 个字。")
     check_encodable(note, "note")
     masked = mask_card_numbers(note)
     stamp = now()
@@ -518,7 +533,7 @@ def mark_answer(desk: Desk, ticket_id: int, slug: str, actor: str, known: set[st
     are; TicketError for another one, LookupError for an unknown ticket)."""
     _require(desk, ticket_id)
     if known is not None and slug not in known:
-        raise TicketError(f"unknown article {slug!r}")
+        raise TicketError(f"unknown article {slug!r}", "知识库中没有这篇文章。")
     stamp = now()
     with desk.write() as conn:
         ticket = _require(desk, ticket_id)
@@ -537,9 +552,10 @@ def history(desk: Desk, ticket_id: int) -> list[TicketEvent]:
 
 
 def similar_tickets(desk: Desk, ticket: Ticket, limit: int = 5) -> list[Ticket]:
-    """Other tickets worded most like this one, best first: the sum over shared words of tf × idf,
-    using the ticket's SIMILAR_QUERY_TERMS rarest words (a word in more than half the tickets says
-    nothing and is skipped, which also bounds the postings read)."""
+    """Other tickets worded most like this one, those of the same category (the agent's, else the
+    predicted one) first, then best first: the sum over shared words of tf × idf, using the ticket's
+    SIMILAR_QUERY_TERMS rarest words (a word in more than half the tickets says nothing and is skipped,
+    which also bounds the postings read)."""
     with desk.read() as conn:
         own = conn.execute(select(ticket_terms.c.term).where(ticket_terms.c.ticket_id == ticket.id)).scalars().all()
         words = [t for t in own if any(ch.isalnum() for ch in t)]
@@ -565,7 +581,7 @@ def similar_tickets(desk: Desk, ticket: Ticket, limit: int = 5) -> list[Ticket]:
             .where(and_(ticket_terms.c.term.in_(list(weights)), ticket_terms.c.ticket_id != ticket.id))
             .group_by(ticket_terms.c.ticket_id)
             .order_by(score.desc(), ticket_terms.c.ticket_id.desc())
-            .limit(limit)
+            .limit(limit * SIMILAR_CANDIDATES)
             .subquery()
         )
         rows = conn.execute(
@@ -573,7 +589,10 @@ def similar_tickets(desk: Desk, ticket: Ticket, limit: int = 5) -> list[Ticket]:
             .join(best, best.c.ticket_id == tickets.c.id)
             .order_by(best.c.score.desc(), tickets.c.id.desc())
         ).all()
-    return [ticket_from_row(r) for r in rows]
+    category = ticket.category or (ticket.prediction.category if ticket.prediction else None)
+    # A stable sort keeps the score order within each group: same category first, then the rest.
+    rows = sorted(rows, key=lambda r: not category or (r.category or r.predicted_category) != category)
+    return [ticket_from_row(r) for r in rows[:limit]]
 
 
 def agent_labels(desk: Desk) -> list[LabelledTicket]:

@@ -21,7 +21,12 @@ _CONFIG_LOCK = 7_230_411  # a PostgreSQL advisory lock: one node at a time creat
 
 
 class WebhookError(ValueError):
-    """A webhook refused: a URL that is not http(s), a secret too short or too long, an unknown id."""
+    """A webhook refused: a URL that is not http(s), a secret too short or too long, an unknown id.
+    `str(e)` is English (logs, the CLI); `message` is Chinese for the admin."""
+
+    def __init__(self, text: str, message: str | None = None) -> None:
+        super().__init__(text)
+        self.message = message or text
 
 
 @dataclass(frozen=True)
@@ -58,21 +63,27 @@ class Delivery:
 def check_url(url: object) -> str:
     """The URL stripped; WebhookError unless it is an absolute http or https URL with a host."""
     if not isinstance(url, str) or not url.strip():
-        raise WebhookError("the URL is empty")
+        raise WebhookError("the URL is empty", "请填写地址。")
     url = url.strip()
     if len(url) > URL_MAX_CHARS:
-        raise WebhookError(f"the URL is longer than {URL_MAX_CHARS} characters")
+        raise WebhookError(
+            f"the URL is longer than {URL_MAX_CHARS} characters",
+            f"地址不能超过 {URL_MAX_CHARS} 个字符。",
+        )
     if any(c.isspace() for c in url):
-        raise WebhookError("the URL contains spaces")
+        raise WebhookError("the URL contains spaces", "地址中不能有空格。")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookError("the URL must start with http:// or https:// and name a host")
+        raise WebhookError(
+            "the URL must start with http:// or https:// and name a host",
+            "地址须以 http:// 或 https:// 开头，并包含主机名。",
+        )
     if parts.username or parts.password:
-        raise WebhookError("the URL must not carry a user name or password")
+        raise WebhookError("the URL must not carry a user name or password", "地址中不能包含用户名或密码。")
     try:
         parts.port  # noqa: B018  (ValueError for a port out of range or not a number)
     except ValueError as e:
-        raise WebhookError(f"the URL's port is invalid: {e}") from e
+        raise WebhookError(f"the URL's port is invalid: {e}", "地址中的端口号无效。") from e
     return url
 
 
@@ -82,7 +93,10 @@ def check_secret(secret: str | None) -> str:
     if not secret:
         return secrets.token_hex(SECRET_BYTES)
     if not SECRET_MIN_CHARS <= len(secret) <= SECRET_MAX_CHARS or any(c.isspace() for c in secret):
-        raise WebhookError(f"the secret needs {SECRET_MIN_CHARS} to {SECRET_MAX_CHARS} characters without spaces")
+        raise WebhookError(
+            f"the secret needs {SECRET_MIN_CHARS} to {SECRET_MAX_CHARS} characters without spaces",
+            f"密钥须为 {SECRET_MIN_CHARS}-{SECRET_MAX_CHARS} 个字符，不能有空格。",
+        )
     return secret
 
 
