@@ -290,3 +290,16 @@ def test_bulk_refuses_without_csrf_and_without_a_selection(app_desk, agent_clien
     )
     assert "批量操作未完成" in ghost.get_data(as_text=True)
     assert get_ticket(app_desk, ticket.id).assignee is None
+
+
+def test_a_new_category_brings_its_policys_due_times(desk):
+    from webapp.desk.tickets import set_category
+
+    ticket = file_ticket(desk, "机器有问题")
+    sla.set_policy(desk, "settlement", "normal", 10, 60, "boss")
+    before = get_ticket(desk, ticket.id)
+    set_category(desk, ticket.id, "settlement", "lina")
+    after = get_ticket(desk, ticket.id)
+    created = dt.datetime.fromisoformat(after.created.replace("Z", "+00:00"))
+    assert after.resolution_due == (created + dt.timedelta(minutes=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert after.resolution_due != before.resolution_due

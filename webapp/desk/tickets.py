@@ -459,6 +459,14 @@ def triage_pending(desk: Desk, triager: Classifier, batch_size: int = TRIAGE_BAT
                     _priority_rules(conn, row.id)
 
 
+def _due_times(conn: Connection, ticket_id: int) -> None:
+    """The due times the ticket's category and priority call for (`webapp.desk.sla`), in the caller's
+    transaction."""
+    from webapp.desk.sla import recompute  # it builds on this module: imported when used
+
+    recompute(conn, ticket_id)
+
+
 def _priority_rules(conn: Connection, ticket_id: int) -> None:
     """The priority rules and due times (`webapp.desk.priority`), in the filing or triage transaction."""
     from webapp.desk.priority import apply_rules  # it builds on this module: imported when used
@@ -491,6 +499,7 @@ def set_category(desk: Desk, ticket_id: int, category: str, actor: str, known: s
             .values(category=category, category_by=actor, category_at=stamp, needs_review=0, updated=stamp)
         )
         _record(conn, ticket_id, actor, action, old=ticket.category, new=category, at=stamp)
+        _due_times(conn, ticket_id)  # the category's policy applies from now on
     return _require(desk, ticket_id)
 
 
