@@ -154,3 +154,26 @@ def test_an_account_error_speaks_both_languages(desk):
     with pytest.raises(AccountError) as refused:
         create_user(desk, "boss", "password-1", "admin")
     assert str(refused.value) == "user 'boss' already exists" and refused.value.message == "用户名 boss 已被占用。"
+
+
+def test_desk_side_ticket_changes_and_sla_edits_are_audited_in_chinese(app, admin_client, csrf):
+    from webapp.desk.tickets import file_ticket
+
+    ticket = file_ticket(get_desk(app), "退货提示没有权限")
+    token = csrf(admin_client, f"/agent/tickets/{ticket.id}")
+    admin_client.post(f"/agent/tickets/{ticket.id}/assignee", data={"assignee": "boss", "csrf_token": token})
+    token = csrf(admin_client, "/agent/admin/sla")
+    admin_client.post(
+        "/agent/admin/sla",
+        data={
+            "category": "",
+            "priority": "urgent",
+            "first_response_minutes": "1",
+            "resolution_minutes": "2",
+            "csrf_token": token,
+        },
+    )
+    page = admin_client.get("/agent/admin/audit").get_data(as_text=True)
+    assert "修改工单" in page and f"ticket:{ticket.id}" in page and "assignee=boss" in page
+    assert "修改时限规则" in page and ">sla.update<" not in page  # the label, not the key (option values keep it)
+    assert "{'" not in page  # details are never a Python repr

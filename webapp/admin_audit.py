@@ -4,6 +4,7 @@ filtered by actor, action and dates in the URL. Read-only: no route edits or del
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from flask import render_template, request
 
@@ -29,11 +30,19 @@ ACTION_LABELS = {
     "template.create": "新建回复模板",
     "template.update": "修改回复模板",
     "template.delete": "删除回复模板",
-    "settings.update": "修改设置",
+    "sla.update": "修改时限规则",
+    "sla.delete": "删除时限规则",
     "ticket.update": "修改工单",
+    "ticket.merge": "合并工单",
     "ticket.bulk": "批量处理工单",
-    "ticket.export": "导出工单",
 }
+
+
+@bp.app_template_filter("audit_value")
+def audit_value(value: object) -> str:
+    """A detail's value as the page shows it: text as it is, anything else as JSON (Chinese kept
+    readable, never a Python repr)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _day(value: str | None) -> str:

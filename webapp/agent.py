@@ -185,11 +185,21 @@ def ticket(ticket_id: int):
     )
 
 
+# The fields whose new value the audit log keeps for a desk action (a note's or reply's text stays in
+# the ticket's history only).
+_AUDITED_VALUES = ("category", "status", "assignee", "priority", "slug")
+
+
 def _act(ticket_id: int, form, action, success: str):
-    """Run one ticket action from a posted form, then show the ticket again."""
+    """Run one ticket action from a posted form (recorded in the audit log as the API's changes are),
+    then show the ticket again."""
     if form.validate_on_submit():
         try:
-            action(form)
+            with get_desk().write():  # the change and its audit entry: both or neither
+                action(form)
+                change = request.endpoint.rsplit(".ticket_", 1)[-1]
+                values = {f: form[f].data for f in _AUDITED_VALUES if f in form}
+                audit("ticket.update", f"ticket:{ticket_id}", {"change": change, **values})
             enqueue_delivery()  # a status change (or another action) may have written events
             flash(success, "success")
         except TicketError as e:

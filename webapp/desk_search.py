@@ -10,6 +10,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from webapp.agent import bp
+from webapp.audit_views import audit
 from webapp.db import get_desk
 from webapp.desk.duplicates import mark_duplicate, merged_into
 from webapp.desk.following import parse_number
@@ -65,7 +66,9 @@ def ticket_duplicate(ticket_id: int):
     form = DuplicateForm()
     if form.validate_on_submit():
         try:
-            merged = mark_duplicate(get_desk(), ticket_id, form.target.data, current_user.username)
+            with get_desk().write():  # the merge and its audit entry: both or neither
+                merged = mark_duplicate(get_desk(), ticket_id, form.target.data, current_user.username)
+                audit("ticket.merge", f"ticket:{ticket_id}", {"into": f"PD{merged.duplicate_of:06d}"})
             enqueue_delivery()  # the status change wrote an event
             flash(f"已合并到 PD{merged.duplicate_of:06d}。", "success")
         except TicketError as e:
