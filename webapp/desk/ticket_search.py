@@ -8,19 +8,18 @@ masked; words go through `kb.text.analyse`, as the knowledge base's search and t
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import or_, select
 
 from kb import text
 from kb.search import snippet
 from triage.redact import mask_personal
 from webapp.desk.following import parse_number
-from webapp.desk.schema import ticket_terms, tickets
+from webapp.desk.schema import tickets
 from webapp.desk.storage import Desk
-from webapp.desk.tickets import Ticket, ticket_from_row
+from webapp.desk.tickets import Ticket, rank_by_words, ticket_from_row
 
 SEARCH_QUERY_TERMS = 8  # the rarest words of a query that count: bounds the postings read
 SEARCH_LIMIT = 50
@@ -144,33 +143,7 @@ def search_text(desk: Desk, terms: tuple[str, ...] | list[str], limit: int = SEA
     if not words:
         return []
     with desk.read() as conn:
-        total = conn.execute(select(func.count()).select_from(tickets)).scalar()
-        frequencies = dict(
-            conn.execute(
-                select(ticket_terms.c.term, func.count())
-                .where(ticket_terms.c.term.in_(words))
-                .group_by(ticket_terms.c.term)
-            ).all()
-        )
-        useful = sorted((n, t) for t, n in frequencies.items() if n > 0)[:SEARCH_QUERY_TERMS]
-        if not useful:
-            return []
-        weights = {t: math.log(1 + total / n) for n, t in useful}
-        weight = case(*((ticket_terms.c.term == t, w) for t, w in weights.items()), else_=0.0)
-        score = func.sum(ticket_terms.c.tf * weight).label("score")
-        best = (
-            select(ticket_terms.c.ticket_id, score)
-            .where(ticket_terms.c.term.in_(list(weights)))
-            .group_by(ticket_terms.c.ticket_id)
-            .order_by(score.desc(), ticket_terms.c.ticket_id.desc())
-            .limit(limit)
-            .subquery()
-        )
-        rows = conn.execute(
-            select(tickets)
-            .join(best, best.c.ticket_id == tickets.c.id)
-            .order_by(best.c.score.desc(), tickets.c.id.desc())
-        ).all()
+        rows = rank_by_words(conn, words, SEARCH_QUERY_TERMS, limit)
     return [
         TicketHit(t, "text", snippet(mask_personal(t.text), words, SNIPPET_CHARS)) for t in map(ticket_from_row, rows)
     ]

@@ -560,44 +560,62 @@ def history(desk: Desk, ticket_id: int) -> list[TicketEvent]:
     return [TicketEvent(**row._mapping) for row in rows]
 
 
+def rank_by_words(
+    conn: Connection,
+    words: list[str],
+    most_terms: int,
+    limit: int,
+    exclude: int | None = None,
+    common: int | None = None,
+) -> list:
+    """Ticket rows ranked by the sum over shared words of tf × idf (idf = log(1 + N / df)), best first:
+    the `most_terms` rarest of `words` that at least one ticket holds (more than one, and at most
+    `common`, when `common` is given: a word in most tickets says nothing), which also bounds the
+    postings read. `exclude` is a ticket id left out. Shared by similar tickets and the desk search."""
+    total = conn.execute(select(func.count()).select_from(tickets)).scalar()
+    frequencies = dict(
+        conn.execute(
+            select(ticket_terms.c.term, func.count())
+            .where(ticket_terms.c.term.in_(words))
+            .group_by(ticket_terms.c.term)
+        ).all()
+    )
+    low = 1 if common is not None else 0
+    high = common if common is not None else total
+    useful = sorted((n, t) for t, n in frequencies.items() if low < n <= high)[:most_terms]
+    if not useful:
+        return []
+    weights = {t: math.log(1 + total / n) for n, t in useful}
+    weight = case(*((ticket_terms.c.term == t, w) for t, w in weights.items()), else_=0.0)
+    score = func.sum(ticket_terms.c.tf * weight).label("score")
+    matching = ticket_terms.c.term.in_(list(weights))
+    if exclude is not None:
+        matching = and_(matching, ticket_terms.c.ticket_id != exclude)
+    best = (
+        select(ticket_terms.c.ticket_id, score)
+        .where(matching)
+        .group_by(ticket_terms.c.ticket_id)
+        .order_by(score.desc(), ticket_terms.c.ticket_id.desc())
+        .limit(limit)
+        .subquery()
+    )
+    return conn.execute(
+        select(tickets).join(best, best.c.ticket_id == tickets.c.id).order_by(best.c.score.desc(), tickets.c.id.desc())
+    ).all()
+
+
 def similar_tickets(desk: Desk, ticket: Ticket, limit: int = 5) -> list[Ticket]:
-    """Other tickets worded most like this one, those of the same category (the agent's, else the
-    predicted one) first, then best first: the sum over shared words of tf × idf, using the ticket's
-    SIMILAR_QUERY_TERMS rarest words (a word in more than half the tickets says nothing and is skipped,
-    which also bounds the postings read)."""
+    """Other tickets worded most like this one (`rank_by_words` over the ticket's SIMILAR_QUERY_TERMS
+    rarest words, skipping words in more than half the tickets), those of the same category (the
+    agent's, else the predicted one) first, then best first."""
     with desk.read() as conn:
         own = conn.execute(select(ticket_terms.c.term).where(ticket_terms.c.ticket_id == ticket.id)).scalars().all()
         words = [t for t in own if any(ch.isalnum() for ch in t)]
         if not words:
             return []
         total = conn.execute(select(func.count()).select_from(tickets)).scalar()
-        frequencies = dict(
-            conn.execute(
-                select(ticket_terms.c.term, func.count())
-                .where(ticket_terms.c.term.in_(words))
-                .group_by(ticket_terms.c.term)
-            ).all()
-        )
         common = max(2, total // 2)
-        useful = sorted((n, t) for t, n in frequencies.items() if 1 < n <= common)[:SIMILAR_QUERY_TERMS]
-        if not useful:
-            return []
-        weights = {t: math.log(1 + total / n) for n, t in useful}
-        weight = case(*((ticket_terms.c.term == t, w) for t, w in weights.items()), else_=0.0)
-        score = func.sum(ticket_terms.c.tf * weight).label("score")
-        best = (
-            select(ticket_terms.c.ticket_id, score)
-            .where(and_(ticket_terms.c.term.in_(list(weights)), ticket_terms.c.ticket_id != ticket.id))
-            .group_by(ticket_terms.c.ticket_id)
-            .order_by(score.desc(), ticket_terms.c.ticket_id.desc())
-            .limit(limit * SIMILAR_CANDIDATES)
-            .subquery()
-        )
-        rows = conn.execute(
-            select(tickets)
-            .join(best, best.c.ticket_id == tickets.c.id)
-            .order_by(best.c.score.desc(), tickets.c.id.desc())
-        ).all()
+        rows = rank_by_words(conn, words, SIMILAR_QUERY_TERMS, limit * SIMILAR_CANDIDATES, ticket.id, common)
     category = ticket.category or (ticket.prediction.category if ticket.prediction else None)
     # A stable sort keeps the score order within each group: same category first, then the rest.
     rows = sorted(rows, key=lambda r: not category or (r.category or r.predicted_category) != category)
