@@ -360,6 +360,24 @@ def wait_for(condition, seconds: float = 15) -> bool:
     return condition()
 
 
+def text_of(response) -> str:
+    """A response's body as text."""
+    return response.get_data(as_text=True)
+
+
+@pytest.fixture
+def file(app, fake_triager):
+    """file(text, **contact): file a ticket directly, triaged by the fake model."""
+    from webapp.db import get_desk
+    from webapp.desk.tickets import file_ticket
+
+    def filer(text: str, **fields):
+        with app.app_context():
+            return file_ticket(get_desk(), text, triager=fake_triager, **fields)
+
+    return filer
+
+
 def ticket_form(csrf_token: str, **overrides) -> dict:
     """The merchant ticket form's fields, valid as a merchant fills them in; `overrides` replace any."""
     return {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import text_of
 from openapi_schema_validator import OAS30Validator
 from sqlalchemy import update
 
@@ -14,22 +15,7 @@ from webapp.desk.accounts import create_user, set_active
 from webapp.desk.audit import entries
 from webapp.desk.ownership import assign, merchant_history
 from webapp.desk.schema import tickets
-from webapp.desk.tickets import TicketError, file_ticket, get_ticket, history, set_status
-
-
-def text_of(response) -> str:
-    return response.get_data(as_text=True)
-
-
-@pytest.fixture
-def file(app, fake_triager):
-    """file(text, **contact): file a ticket directly, triaged by the fake model."""
-
-    def filer(text: str, **fields):
-        with app.app_context():
-            return file_ticket(get_desk(), text, triager=fake_triager, **fields)
-
-    return filer
+from webapp.desk.tickets import TicketError, get_ticket, history, set_status
 
 
 @pytest.fixture

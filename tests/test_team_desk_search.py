@@ -5,15 +5,12 @@ import html
 import re
 
 import pytest
+from conftest import text_of
 
 from webapp.db import get_desk
 from webapp.desk.duplicates import mark_duplicate, merged_into
 from webapp.desk.ticket_search import find_tickets, parse_query
-from webapp.desk.tickets import TicketError, file_ticket, get_ticket, history, set_status
-
-
-def text_of(response) -> str:
-    return response.get_data(as_text=True)
+from webapp.desk.tickets import TicketError, get_ticket, history, set_status
 
 
 def plain(response) -> str:
@@ -24,17 +21,6 @@ def plain(response) -> str:
 def found_numbers(response) -> list[str]:
     """The ticket numbers the search lists, in order."""
     return re.findall(r'class="result-title ticket-link"[^>]*>(PD\d+)<', text_of(response))
-
-
-@pytest.fixture
-def file(app, fake_triager):
-    """file(text, **contact): file a ticket directly, triaged by the fake model."""
-
-    def filer(text: str, **fields):
-        with app.app_context():
-            return file_ticket(get_desk(), text, triager=fake_triager, **fields)
-
-    return filer
 
 
 @pytest.fixture

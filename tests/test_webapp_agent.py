@@ -3,25 +3,11 @@
 import re
 
 import pytest
+from conftest import text_of
 
 from triage.prediction import OUT_OF_SCOPE
 from webapp.db import get_desk
 from webapp.desk.tickets import agent_labels, file_ticket, get_ticket, history
-
-
-def text_of(response) -> str:
-    return response.get_data(as_text=True)
-
-
-@pytest.fixture
-def file(app, fake_triager):
-    """file(text, **contact): file a ticket directly, triaged by the fake model."""
-
-    def filer(text: str, **fields):
-        with app.app_context():
-            return file_ticket(get_desk(), text, triager=fake_triager, **fields)
-
-    return filer
 
 
 def test_every_desk_route_requires_login(app, file, client):
