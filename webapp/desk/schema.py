@@ -169,6 +169,7 @@ knowledge_files = Table(
     Column("content", Text, nullable=False),
     Column("sha256", Text, nullable=False),
     Column("updated", Text, nullable=False),
+    Column("edited_by", Text),  # None: as data/ has it; a username: edited in the desk, kept by `init`
 )
 
 # Small shared settings: the knowledge generation, a generated secret key.
@@ -310,4 +311,83 @@ audit_log = Table(
     Index("idx_audit_log_at", "at"),
     Index("idx_audit_log_actor", "actor"),
     Index("idx_audit_log_action", "action"),
+)
+
+# Every saved state of a knowledge source edited in the desk (issue 13): who, when, what, and the full
+# source text, so any revision can be diffed against the previous one or restored.
+article_revisions = Table(
+    "article_revisions",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("path", Text, nullable=False),  # as in knowledge_files: "articles/<slug>.md"
+    Column("number", Integer, nullable=False),  # 1, 2, ... per path
+    Column("at", Text, nullable=False),
+    Column("author", Text, nullable=False),  # a username, or "data/" for the seed copy
+    Column("action", Text, nullable=False),  # seed, save, revert, publish, unpublish
+    Column("content", Text, nullable=False),  # the whole source, front matter (with `published`) included
+    Column("note", Text),
+    UniqueConstraint("path", "number", name="uq_article_revisions_path_number"),
+)
+
+# Trained models: every one is a candidate until it earns promotion; one at a time is current.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", Text, primary_key=True),
+    Column("created", Text, nullable=False),
+    Column("trained_by", Text, nullable=False),  # a username or "cli"
+    Column("status", Text, nullable=False),  # candidate, current, refused, retired
+    Column("metrics", Text),  # JSON: the candidate's evaluation beside the model it was compared with
+    Column("reason", Text),  # why it was promoted or refused, in the desk's language
+    Column("promoted_by", Text),
+    Column("promoted_at", Text),
+    Index("idx_model_versions_status", "status"),
+)
+
+# Retraining runs as jobs, with progress a browser can poll.
+training_runs = Table(
+    "training_runs",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("requested_by", Text, nullable=False),
+    Column("requested_at", Text, nullable=False),
+    Column("started", Text),
+    Column("finished", Text),
+    Column("status", Text, nullable=False),  # queued, running, done, failed
+    Column("stage", Text),
+    Column("progress", Integer, nullable=False, server_default="0"),  # percent
+    Column("version", Text),  # the model version it produced
+    Column("error", Text),
+)
+
+# What visitors do on the merchant pages, for the deflection funnel and content gaps: searches and
+# their result counts, suggestions shown, articles opened, tickets filed. Noted in memory and written
+# in batches (webapp.deferred), never inside a request. `visitor` is a random cookie id.
+site_events = Table(
+    "site_events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("at", Text, nullable=False),
+    Column("visitor", Text),
+    Column("kind", Text, nullable=False),  # search, suggest, article, ticket
+    Column("query", Text),
+    Column("results", Integer),
+    Column("slug", Text),
+    Column("ticket_id", RowId),
+    Index("idx_site_events_at", "at"),
+    Index("idx_site_events_visitor", "visitor", "at"),
+)
+
+# Banners an admin publishes on the merchant pages ("部分终端签到失败，正在处理") until their end time.
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("text", Text, nullable=False),
+    Column("starts", Text, nullable=False),
+    Column("ends", Text, nullable=False),
+    Column("created", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("withdrawn", Text),
+    Index("idx_notices_ends", "ends"),
 )
