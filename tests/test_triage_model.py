@@ -47,7 +47,10 @@ def test_complaints_get_their_category(triager, text, category):
 @pytest.mark.parametrize("text", ["退货的时候提示该商户没有权限", "店搬了以后刷卡显示没权限", "钱没到账"])
 @pytest.mark.parametrize("decoration", ["请问{}", "{}，谢谢", "您好，{}，麻烦看下", "{} 商户号898310058120345"])
 def test_politeness_and_merchant_numbers_do_not_change_the_label(triager, text, decoration):
-    assert triager.classify(decoration.format(text)).category == triager.classify(text).category
+    plain, decorated = triager.classify(text), triager.classify(decoration.format(text))
+    assert decorated.needs_review == plain.needs_review and decorated.articles[0] == plain.articles[0]
+    if not plain.needs_review:  # a torn ticket goes to an agent: its first guess between two causes routes nothing
+        assert decorated.category == plain.category
 
 
 def test_traditional_and_obfuscated_spellings_are_understood(triager):
@@ -88,8 +91,9 @@ def test_a_bare_symptom_leads_to_the_diagnosis_guide(triager):
 
 
 def test_uncertain_tickets_are_flagged_for_review(triager):
-    torn = triager.classify("退货提示没有权限")  # refund not enabled, or the wrong operation?
+    torn = triager.classify("店搬了以后刷卡显示没权限")  # the terminal moved, or the registered address is stale?
     assert torn.needs_review and torn.in_scope and torn.articles[0] == "no-permission-diagnosis"
+    assert {"terminal-relocation", "info-mismatch"} <= set(torn.articles)
     assert not triager.classify("打印机不出纸，小票打不出来").needs_review
 
 
