@@ -7,12 +7,11 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
 
-import pillow_heif
-from PIL import Image, ImageOps
-
-# HEIC/HEIF (iPhone photos) through the maintained libheif plugin; stored as JPEG, which every browser shows.
-pillow_heif.register_heif_opener(thumbnails=False)
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_PHOTOS = 3  # per message
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
@@ -71,8 +70,21 @@ def check_size(size: int) -> None:
         raise ImageRefused(f"a photo may be at most {MAX_PHOTO_BYTES} bytes", SIZE_MESSAGE)
 
 
+@cache
+def _pillow():
+    """Pillow's Image and ImageOps, imported with the first photo: the command line and the pages
+    without uploads never pay its 0.2 s of imports. HEIC/HEIF (iPhone photos) goes through the
+    maintained libheif plugin and is stored as JPEG, which every browser shows."""
+    import pillow_heif
+    from PIL import Image, ImageOps
+
+    pillow_heif.register_heif_opener(thumbnails=False)
+    return Image, ImageOps
+
+
 def _open(data: bytes) -> Image.Image:
     """Open (the header only) as one of the accepted formats, bounding the pixel count before decoding."""
+    Image, _ = _pillow()
     with warnings.catch_warnings():
         # Pillow's own bomb guard warns (and raises past twice its limit): both are refusals here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -90,6 +102,7 @@ def _open(data: bytes) -> Image.Image:
 
 def _decoded(image: Image.Image) -> Image.Image:
     """The first frame's pixels turned upright (EXIF orientation), as a new image with no metadata."""
+    Image, ImageOps = _pillow()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -127,7 +140,7 @@ def _flatten(image: Image.Image) -> Image.Image:
     if "A" not in image.getbands():
         return image.convert("RGB")
     rgba = image.convert("RGBA")
-    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background = _pillow()[0].new("RGB", rgba.size, (255, 255, 255))
     background.paste(rgba, mask=rgba.getchannel("A"))
     return background
 
