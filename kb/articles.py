@@ -21,7 +21,14 @@ _MARKUP = re.compile(r"[#*_`>|\-\s]+")
 
 
 class ArticleError(ValueError):
-    """An article file that cannot be read: says which file and what is wrong."""
+    """An article file that cannot be read: `str(e)` says in English which file and what is wrong;
+    `field` names the front-matter field at fault ("" for the file as a whole) and `message` says it
+    in Chinese, for an editor in the desk."""
+
+    def __init__(self, text: str, field: str = "", message: str | None = None) -> None:
+        super().__init__(text)
+        self.field = field
+        self.message = message or text
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ class Article:
     related: tuple[str, ...]
     updated: str
     body: str
+    published: bool = True  # front matter `published: false` keeps an article out of every page and search
+    reverify_by: str = ""  # ISO date by which an editor should check the article again, or ""
 
     @property
     def is_public(self) -> bool:
@@ -62,7 +71,7 @@ class Article:
     def content_hash(self) -> str:
         """A digest of everything authored, to tell whether a stored copy is stale."""
         parts = [self.slug, self.title, self.category, self.audience, *self.tags, "|", *self.codes]
-        parts += ["|", *self.related, self.updated, self.body]
+        parts += ["|", *self.related, self.updated, str(self.published), self.reverify_by, self.body]
         return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -76,8 +85,22 @@ def _strings(value: object, field: str, name: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ArticleError(f"{name}: '{field}' must be a list")
+        raise ArticleError(f"{name}: '{field}' must be a list", field, f"{field} 须为列表，例如 [a, b]")
     return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def _date(value: object, field: str, name: str) -> str:
+    """A front-matter date as ISO text ("" when absent); ArticleError for anything but YYYY-MM-DD."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    try:
+        return dt.date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise ArticleError(
+            f"{name}: '{field}' must be a date (YYYY-MM-DD)", field, f"{field} 须为日期，格式 YYYY-MM-DD"
+        ) from None
 
 
 def parse_article(path: Path) -> Article:
@@ -90,16 +113,27 @@ def parse_article_text(name: str, source: str) -> Article:
     the slug. ArticleError naming the file when it is malformed."""
     match = _FRONT_MATTER.match(source)
     if not match:
-        raise ArticleError(f"{name}: no YAML front matter between '---' lines")
+        raise ArticleError(
+            f"{name}: no YAML front matter between '---' lines", "", "开头缺少用两行 --- 括起的 YAML 头信息"
+        )
     try:
         meta = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as e:
-        raise ArticleError(f"{name}: front matter is not valid YAML: {e}") from e
+        raise ArticleError(f"{name}: front matter is not valid YAML: {e}", "", f"头信息不是有效的 YAML：{e}") from e
+    if not isinstance(meta, dict):
+        raise ArticleError(f"{name}: front matter must be 'field: value' lines", "", "头信息须为“字段: 值”的形式")
     missing = [k for k in ("title", "category", "audience") if not meta.get(k)]
     if missing:
-        raise ArticleError(f"{name}: missing {', '.join(missing)}")
+        raise ArticleError(f"{name}: missing {', '.join(missing)}", missing[0], f"缺少 {'、'.join(missing)}")
     if meta["audience"] not in AUDIENCES:
-        raise ArticleError(f"{name}: audience must be merchant or agent")
+        raise ArticleError(
+            f"{name}: audience must be merchant or agent",
+            "audience",
+            "audience 只能是 merchant（公开）或 agent（内部）",
+        )
+    published = meta.get("published", True)
+    if not isinstance(published, bool):
+        raise ArticleError(f"{name}: 'published' must be true or false", "published", "published 只能是 true 或 false")
     updated = meta.get("updated") or ""
     if isinstance(updated, dt.date):
         updated = updated.isoformat()
@@ -113,6 +147,8 @@ def parse_article_text(name: str, source: str) -> Article:
         related=_strings(meta.get("related"), "related", name),
         updated=str(updated),
         body=match.group(2).strip() + "\n",
+        published=published,
+        reverify_by=_date(meta.get("reverify_by"), "reverify_by", name),
     )
 
 

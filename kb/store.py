@@ -135,14 +135,16 @@ def sync_knowledge_base(
     """Make the database hold exactly the categories, codes and articles of `files` (as
     `read_sources` returns them; default: read from `root`, default data/).
 
-    Idempotent: an unchanged article is not rewritten; an edited one is updated alone. ValueError
+    Unpublished articles (`published: false`) are left out, as if absent: no page, search or
+    suggestion can find them. Idempotent: an unchanged article is not rewritten; an edited one is
+    updated alone. ValueError
     (ArticleError among them) when a source is missing or malformed; nothing is written then.
     """
     files = read_sources(root) if files is None else files
     categories, articles, codes = parse_sources(files)
     ensure_schema(db)
     stored = {r["slug"]: r["content_hash"] for r in db.query("SELECT slug, content_hash FROM articles")}
-    wanted = {a.slug: a for a in articles}
+    wanted = {a.slug: a for a in articles if a.published}
     added = tuple(s for s in wanted if s not in stored)
     updated = tuple(s for s in wanted if s in stored and stored[s] != wanted[s].content_hash)
     removed = tuple(s for s in stored if s not in wanted)
@@ -189,6 +191,7 @@ def sync_knowledge_base(
 
 
 def _article(row: dict) -> Article:
+    # Only published articles are indexed; `reverify_by` is editorial and read from the desk's sources.
     return Article(
         slug=row["slug"],
         title=row["title"],

@@ -32,7 +32,7 @@ def test_accounts_are_created_once_per_name_whatever_its_case(desk):
         ("x", "password-1", "agent", "username must be 2-32 characters"),
         ("bad name", "password-1", "agent", "username must be"),
         ("lina", "short", "agent", "at least 8 characters"),
-        ("lina", "password-1", "boss", "role must be one of agent, admin"),
+        ("lina", "password-1", "boss", "role must be one of agent, editor, admin"),
     ],
 )
 def test_malformed_accounts_are_refused(desk, username, password, role, message):

@@ -23,9 +23,10 @@ ALLOWED = re.compile(r"Authorization: Bearer|Content-Type: application/json|Bear
 
 class VisibleText(HTMLParser):
     """The text nodes a person sees: no tags, scripts, styles or templates, plus the attributes that
-    are read out (placeholder, title, aria-label, alt)."""
+    are read out (placeholder, title, aria-label, alt). A textarea holds what people typed (an
+    article's source, with its YAML keys and slugs), not the desk's words."""
 
-    HIDDEN = {"script", "style", "template", "code", "pre"}
+    HIDDEN = {"script", "style", "template", "code", "pre", "textarea"}
 
     def __init__(self) -> None:
         super().__init__()

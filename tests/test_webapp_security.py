@@ -23,6 +23,7 @@ def test_every_form_post_without_a_csrf_token_gets_400(app, admin_client):
         "webhook_id": "1",
         "delivery_id": "1",
         "policy_id": "1",
+        "number": "1",
     }
     posts = [r for r in app.url_map.iter_rules() if "POST" in r.methods and not r.rule.startswith("/api/")]
     assert len(posts) >= 12

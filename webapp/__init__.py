@@ -211,6 +211,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         admin,
         agent,
         api,
+        article_editor,
         assets,
         attachment_views,
         auth,
@@ -243,6 +244,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(merchant.bp)
     app.register_blueprint(agent.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(article_editor.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.after_request(_security_headers)

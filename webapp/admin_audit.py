@@ -35,6 +35,11 @@ ACTION_LABELS = {
     "ticket.update": "修改工单",
     "ticket.merge": "合并工单",
     "ticket.bulk": "批量处理工单",
+    "article.create": "新建文章",
+    "article.save": "修改文章",
+    "article.revert": "恢复文章版本",
+    "article.publish": "发布文章",
+    "article.unpublish": "下线文章",
 }
 
 

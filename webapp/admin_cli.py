@@ -15,22 +15,30 @@ FIRST_ADMIN = "admin"
 
 @cli.group("user")
 def user_group() -> None:
-    """Manage desk accounts (agents and admins)."""
+    """Manage desk accounts (agents, editors and admins)."""
 
 
 @user_group.command("add")
 @click.argument("name")
 @click.option("--admin", "is_admin", is_flag=True, help="Make the account an admin (manages agents and tokens).")
+@click.option(
+    "--role",
+    type=click.Choice(accounts.ROLES),
+    default=None,
+    help="The account's role (default agent; editors also edit articles).",
+)
 @click.password_option("--password", help="The password (prompted, hidden, when not given).")
-def user_add(name: str, is_admin: bool, password: str) -> None:
-    """Add a desk account (an agent, or an admin with --admin).
+def user_add(name: str, is_admin: bool, role: str | None, password: str) -> None:
+    """Add a desk account (an agent, an editor with --role editor, or an admin with --admin).
 
     Example: posdesk user add wangli --admin
     """
+    if is_admin and role not in (None, "admin"):
+        raise click.UsageError("give --admin or --role, not both")
     desk = get_desk()
     try:
         with desk.write():
-            user = accounts.create_user(desk, name, password, "admin" if is_admin else "agent")
+            user = accounts.create_user(desk, name, password, "admin" if is_admin else role or "agent")
             audit.record(desk, "cli", "user.create", f"user:{user.username}", {"role": user.role})
     except accounts.AccountError as e:
         raise click.ClickException(str(e)) from e

@@ -36,6 +36,7 @@ from webapp.errors import person_message
 from webapp.extensions import limiter
 from webapp.forms import (
     OUT_OF_SCOPE_NAME,
+    ROLE_LABELS,
     STATUS_LABELS,
     ActionForm,
     AnswerForm,
@@ -66,12 +67,13 @@ def _login_required():
 
 @bp.context_processor
 def desk_context() -> dict:
-    """What every desk page's layout needs: category names, status labels, the logout button."""
+    """What every desk page's layout needs: category names, status and role labels, the logout button."""
     categories = list_categories(get_kb(), "agent")
     return {
         "category_names": {c.slug: c.name for c in categories} | {OUT_OF_SCOPE: OUT_OF_SCOPE_NAME},
         "desk_categories": categories,
         "status_labels": STATUS_LABELS,
+        "role_labels": ROLE_LABELS,
         # Not read from the request: an error page for a too-large post must not read the body again.
         "logout_form": ActionForm(formdata=None),
     }

@@ -1,4 +1,4 @@
-"""Who is asking: desk logins (flask-login sessions, roles agent and admin) and API bearer tokens."""
+"""Who is asking: desk logins (flask-login sessions, roles agent, editor and admin) and API bearer tokens."""
 
 from __future__ import annotations
 

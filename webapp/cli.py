@@ -56,7 +56,8 @@ def init_command() -> None:
 
     Upgrades the desk database, publishes the knowledge base's sources from data/ to it, and brings
     this node's search index up to date. Idempotent: a second run changes nothing; after editing an
-    article it updates that one.
+    article it updates that one. An article edited in the desk is never overwritten: when data/
+    differs from it, a line says so.
 
     Example: posdesk init
     """
@@ -68,6 +69,8 @@ def init_command() -> None:
         except (ValueError, FileNotFoundError) as e:
             raise click.ClickException(str(e)) from e
         click.echo(f"knowledge sources in the desk: {_publish_summary(published)}")
+        for path, editor in published.conflicts:
+            click.echo(f"kept {path} as edited in the desk by {editor}: data/ differs (see `posdesk kb export`)")
         click.echo(f"knowledge base: {_refresh_local_index(desk).summary()}")
         for hook in INIT_HOOKS:
             hook()
@@ -94,6 +97,37 @@ def _refresh_local_index(desk) -> SyncReport:
     finally:
         db.close()
     return report
+
+
+# --- posdesk kb ------------------------------------------------------------------------------------
+
+
+@cli.group("kb")
+def kb_group() -> None:
+    """The knowledge base's articles as the desk holds them (edited there or not)."""
+
+
+@kb_group.command("export")
+@click.option(
+    "--to",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The data folder to write articles/<slug>.md into (default: data/, or POSDESK_DATA).",
+)
+def kb_export(folder: Path | None) -> None:
+    """Write every article of the desk (published or not) back as articles/<slug>.md in the data/
+    format, so that desk edits can be reviewed and committed; unchanged files are not touched.
+
+    Example: posdesk kb export --to data
+    """
+    from kb.paths import data_dir
+
+    root = folder or data_dir()
+    report = knowledge.export(get_desk(), root)
+    for path in report.written:
+        click.echo(f"wrote {root / path}")
+    click.echo(f"exported to {root}: {len(report.written)} written, {report.unchanged} unchanged")
 
 
 # --- posdesk db ------------------------------------------------------------------------------------

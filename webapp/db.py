@@ -104,6 +104,12 @@ def get_kb() -> sqlite_utils.Database:
     return g.db
 
 
+def recheck_knowledge(app: Flask | None = None) -> None:
+    """Have this process compare its index with the desk at its next `get_kb()` (after a change to the
+    knowledge sources made here, so that the editor's next page shows it at once)."""
+    (app or current_app).extensions.pop(_CHECKED, None)
+
+
 def close_db(exc: BaseException | None = None) -> None:
     """Give back (a request's) or close (a command's) database, if one was used."""
     db = g.pop("db", None)

@@ -81,7 +81,7 @@ class DeskForm(FlaskForm):
 
 
 STATUS_LABELS = {"new": "新建", "open": "处理中", "pending": "等待商户", "resolved": "已解决", "closed": "已关闭"}
-ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
+ROLE_LABELS = {"agent": "客服", "editor": "编辑", "admin": "管理员"}
 
 
 class TicketRule:
@@ -136,6 +136,19 @@ class LoginForm(DeskForm):
 
 class ActionForm(DeskForm):
     """A button that only needs its CSRF token (log out, revoke, enable, disable)."""
+
+
+class ArticleSourceForm(DeskForm):
+    """An article's whole source (YAML front matter and Markdown body), as the editor types it; the
+    desk (`webapp.desk.article_edits`) validates it."""
+
+    source = TextAreaField("文章全文（头信息 + Markdown 正文）", validators=[InputRequired("请填写文章全文")])
+
+
+class NewArticleForm(ArticleSourceForm):
+    """A new article: its slug (the file name and URL) and its source."""
+
+    slug = StringField("网址名（slug）", validators=[InputRequired("请填写网址名")])
 
 
 # What agents and the desk call the out-of-scope outcome.

@@ -1,4 +1,4 @@
-"""Desk accounts and API tokens: agents and admins with hashed passwords (a new password or a
+"""Desk accounts and API tokens: agents, editors and admins with hashed passwords (a new password or a
 disabled account ends the account's sessions, see `webapp.desk.sessions`), integration tokens stored
 as hashes. Raw rows stay in here; callers get `User` and `ApiToken` values.
 """
@@ -19,7 +19,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp.desk.schema import api_tokens, desk_sessions, users
 from webapp.desk.storage import Desk, insert_or_ignore
 
-ROLES = ("agent", "admin")
+ROLES = ("agent", "editor", "admin")  # each can do all the one before it can, and more
 PASSWORD_MIN_CHARS = 8
 TOKEN_PREFIX = "pd_"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
@@ -59,6 +59,11 @@ class User:
     def is_admin(self) -> bool:
         """True for admins, who manage agents and API tokens."""
         return self.role == "admin"
+
+    @property
+    def can_edit_articles(self) -> bool:
+        """True for editors and admins, who edit, publish and unpublish knowledge-base articles."""
+        return self.role in ("editor", "admin")
 
     @property
     def is_authenticated(self) -> bool:
@@ -127,7 +132,7 @@ def _check_password(password: str) -> None:
 
 def _check_role(role: str) -> None:
     if role not in ROLES:
-        raise AccountError(f"role must be one of {', '.join(ROLES)}", "角色只能是客服或管理员。")
+        raise AccountError(f"role must be one of {', '.join(ROLES)}", "角色只能是客服、编辑或管理员。")
 
 
 def _username(username: str) -> str:
@@ -215,7 +220,7 @@ def set_password(desk: Desk, username: str, password: str) -> User:
 
 
 def set_role(desk: Desk, username: str, role: str) -> User:
-    """Make a user an agent or an admin; the last active admin cannot be demoted."""
+    """Make a user an agent, an editor or an admin; the last active admin cannot be demoted."""
     _check_role(role)
     with desk.write() as conn:
         user = _require_user(desk, username)
