@@ -80,12 +80,12 @@ def test_views_and_token_uses_are_written_in_one_transaction(desk, monkeypatch):
     with pytest.raises(RuntimeError):
         writes.flush(desk)
     assert most_viewed(desk, 5) == [], "the views written before the failure were rolled back"
-    assert writes.pending() == ({"printer-issue": 2}, {token.id: "2030-01-01T00:00:00Z"})
+    assert writes.pending() == ({"printer-issue": 2}, {token.id: "2030-01-01T00:00:00Z"}, [])
     monkeypatch.undo()
     assert writes.flush(desk) == 2
     assert most_viewed(desk, 5) == ["printer-issue"]
     assert accounts.list_tokens(desk)[0].last_used == "2030-01-01T00:00:00Z"
-    assert writes.pending() == ({}, {})
+    assert writes.pending() == ({}, {}, [])
 
 
 def _popular(client) -> list[str]:

@@ -23,6 +23,7 @@ def test_every_desk_route_requires_login(app, file, client):
         "attachment_id": 1,
         "policy_id": 1,
         "number": 1,
+        "notice_id": 1,
     }
     checked = 0
     for rule in app.url_map.iter_rules():

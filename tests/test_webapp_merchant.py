@@ -199,7 +199,7 @@ def test_without_a_model_the_ticket_waits_untriaged(app, client, csrf):
 def test_ticket_page_script_and_assets_are_local(client):
     page = text_of(client.get("/tickets/new"))
     assert re.search(r'src="/static/js/suggest\.[0-9a-f]{12}\.js"', page)
-    assert 'data-suggest-url="/api/v1/search"' in page
+    assert 'data-suggest-url="/tickets/suggestions"' in page
     assert not re.search(r'(src|href)="(https?:)?//', page)
     with client.get("/static/js/suggest.js") as script:
         assert script.status_code == 200

@@ -151,6 +151,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         LOGIN_RATE_LIMIT="10 per minute",
         API_RATE_LIMIT="120 per minute",
         VOTE_RATE_LIMIT="10 per minute;100 per day",  # per address, all articles
+        SUGGEST_RATE_LIMIT="60 per minute",  # per address: the ticket form's live suggestions
+        EVENT_RATE_LIMIT="60 per minute;2000 per day",  # per address: article opens the page script reports
         ARTICLE_VOTE_RATE_LIMIT="3 per day",  # per address and article: a cleared cookie is no new vote
         # Failed logins for one account from one address before each further try must wait (doubling).
         LOGIN_FREE_FAILURES=5,
@@ -162,6 +164,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         TRIAGE_WORKER_SECONDS=5.0,  # also how often noted reads and token uses are written (webapp.deferred)
         VIEW_FLUSH_COUNT=1000,  # ... or sooner, once this many reads wait in a worker
         PUBLIC_PAGE_MAX_AGE=60,  # seconds a browser or proxy may show a FAQ page before asking again
+        NOTICE_CACHE_SECONDS=5.0,  # how long a process shows the notices it read before reading again
+        SITE_EVENTS_DAYS=180,  # site events (searches, suggestions, article opens) are kept this many days
         TICKETS_PER_PAGE=20,
         # Priority and due times (webapp.desk.priority, webapp.desk.sla): an amount above this (yuan)
         # starts a ticket 高; "09:00-18:00" counts due times in those hours (China time, Mon-Fri), unset 24×7.
@@ -222,7 +226,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         health,
         merchant,
         model,
+        notices,
         render,
+        site_events,
         webhooks,
     )
     from webapp.extensions import csrf, limiter
@@ -235,6 +241,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     model.init_app(app)
     backlog.init_app(app)
     webhooks.init_app(app)
+    notices.init_app(app)
     render.init_app(app)
     auth.init_app(app)
     csrf.init_app(app)
@@ -242,6 +249,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never with the session cookie
     app.register_blueprint(merchant.bp)
+    app.register_blueprint(site_events.bp)
     app.register_blueprint(agent.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(article_editor.bp)

@@ -32,6 +32,8 @@ ACTION_LABELS = {
     "template.delete": "删除回复模板",
     "sla.update": "修改时限规则",
     "sla.delete": "删除时限规则",
+    "notice.publish": "发布公告",
+    "notice.withdraw": "撤下公告",
     "ticket.update": "修改工单",
     "ticket.merge": "合并工单",
     "ticket.bulk": "批量处理工单",

@@ -385,7 +385,8 @@ def triage():
 @bp.route("/v1/search", methods=["GET", "POST"])
 def search_articles():
     """Search the knowledge base: merchant articles for everyone, all articles with a token. POST takes
-    the same fields as a JSON object (the ticket form's live suggestions use it)."""
+    the same fields as a JSON object. Not a site event (the ticket form's live suggestions are
+    webapp.site_events')."""
     request_token()
     params = _search_params()
     audience = _audience(params)

@@ -2,7 +2,8 @@
 ones as soon as a request wakes it, the backlog once a model exists; one process of the node at a
 time, by a lock file in the instance folder), delivers the outbox (webhooks and emails, as soon as a
 change wakes it and as retries come due; any process, each delivery claimed by one) and writes the
-article reads and token uses noted in memory (webapp.deferred). With Redis (`webapp.jobs`) `posdesk
+article reads, token uses and site events noted in memory (webapp.deferred), and once an hour prunes
+the site events older than SITE_EVENTS_DAYS. With Redis (`webapp.jobs`) `posdesk
 worker` processes triage and deliver instead and this thread only writes. A request never triages
 or sends, and a page view never writes.
 """
@@ -23,11 +24,13 @@ from flask import Flask, current_app
 from webapp import deferred as deferred_writes
 from webapp.db import get_desk
 from webapp.deferred import deferred
+from webapp.desk.site_events import prune_events, retention_cutoff
 from webapp.desk.tickets import Classifier, triage_pending
 from webapp.model import current_triager
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "triage-backlog.lock"
+PRUNE_SECONDS = 3600  # how often a process deletes the site events past their retention
 _EXTENSION = "posdesk.backlog"
 
 
@@ -67,6 +70,7 @@ class BacklogWorker:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self._next_prune = 0.0
 
     def wake(self) -> None:
         """Triage and deliver now (a ticket was filed, an event written): the thread's next round starts at once."""
@@ -100,6 +104,15 @@ class BacklogWorker:
         with self.app.app_context():
             return noted.flush(get_desk())
 
+    def prune(self) -> int:
+        """Delete the site events older than SITE_EVENTS_DAYS days (their retention); return how many."""
+        with self.app.app_context():
+            days = int(self.app.config["SITE_EVENTS_DAYS"])
+            count = prune_events(get_desk(), retention_cutoff(days))
+        if count:
+            log.info("pruned %d site events older than %d days", count, days)
+        return count
+
     def _loop(self) -> None:
         views = deferred(self.app)
         next_triage = 0.0
@@ -119,6 +132,12 @@ class BacklogWorker:
                 self.flush_writes()
             except Exception:  # the reads stay counted and are written with the next batch
                 log.exception("writing view counts and token uses failed; trying again in %.0f s", self.interval)
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + PRUNE_SECONDS
+                try:
+                    self.prune()
+                except Exception:  # old events wait for the next hour's round
+                    log.exception("pruning old site events failed; trying again in %d s", PRUNE_SECONDS)
             views.due.wait(max(0.0, next_triage - time.monotonic()))
             views.due.clear()  # woken: whatever woke it (reads, a ticket) is handled by the next round
 

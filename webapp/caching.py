@@ -1,6 +1,11 @@
 """HTTP caching of the public FAQ pages: an ETag tied to the knowledge-base version (the `kb_generation`
-that every sync bumps) and to this release's templates and assets, `Cache-Control: public`, and a 304
-for a conditional GET of an unchanged page, answered before anything is rendered.
+that every sync bumps), to this release's templates and assets and to the notice banner shown (the
+active notices' ids and end times), `Cache-Control: public`, and a 304 for a conditional GET of an
+unchanged page, answered before anything is rendered.
+
+A page's max-age never reaches past the moment its banner changes (a notice ends or starts), so a
+cache shows a notice no longer than its end time; a notice published or withdrawn on another node
+shows up, or goes, within NOTICE_CACHE_SECONDS plus PUBLIC_PAGE_MAX_AGE.
 
 What a shared cache may keep holds nothing about the visitor: public pages show no flashed messages,
 no CSRF token and no vote state. The one per-visitor part of an article page, its "这篇文章有帮助吗？"
@@ -19,6 +24,7 @@ from flask import Flask, Response, current_app, g, make_response, render_templat
 
 from kb.db import get_meta
 from webapp.db import get_kb
+from webapp.notices import notices_key, seconds_until_change
 
 _RELEASE = "posdesk.release"
 
@@ -39,7 +45,9 @@ def page_etag(*key: object) -> str:
 def _cacheable(response: Response, etag: str) -> Response:
     response.set_etag(etag)
     response.cache_control.public = True
-    response.cache_control.max_age = int(current_app.config["PUBLIC_PAGE_MAX_AGE"])
+    max_age = int(current_app.config["PUBLIC_PAGE_MAX_AGE"])
+    change = seconds_until_change()
+    response.cache_control.max_age = max_age if change is None else min(max_age, change)
     response.vary.add("Cookie")
     return response
 
@@ -47,7 +55,7 @@ def _cacheable(response: Response, etag: str) -> Response:
 def render_public(template: str, key: tuple, **context) -> Response:
     """Render a public page (no per-visitor content) with its ETag and public caching; a conditional
     GET whose ETag still matches is a 304, without rendering."""
-    etag = page_etag(request.endpoint, *key)
+    etag = page_etag(request.endpoint, *key, notices_key())
     if request.if_none_match.contains(etag):
         return _cacheable(Response(status=304), etag)
     return _cacheable(make_response(render_template(template, public_page=True, **context)), etag)

@@ -111,6 +111,8 @@ class TicketForm(DeskForm):
     description = TextAreaField("问题描述", validators=[TicketRule("text", required=True)])
     # Set once the merchant has been shown suggested articles (by the page script or a first submit).
     reviewed = HiddenField(default="")
+    # The page script's random visitor id (webapp.site_events), when it runs and tracking is allowed.
+    visitor = HiddenField(default="")
     # Checked and re-encoded by the view (webapp.desk.attachments.check_photos): at most 3, 5 MB each.
     photos = MultipleFileField("照片（选填）")
 

@@ -42,10 +42,13 @@ from webapp.desk.tickets import file_ticket, get_ticket
 from webapp.extensions import limiter
 from webapp.forms import TicketForm, VoteForm
 from webapp.jobs import enqueue_delivery, enqueue_triage
+from webapp.notices import current_notices
 from webapp.ratelimits import vote_rate_key
 from webapp.search import find_articles, suggested_articles
+from webapp.site_events import note_site_event, visitor_of
 
 bp = Blueprint("merchant", __name__)
+bp.context_processor(lambda: {"notices": current_notices()})  # the banner on every merchant page
 
 VISITOR_COOKIE = "posdesk_visitor"
 VISITOR_COOKIE_AGE = 365 * 24 * 3600
@@ -185,6 +188,8 @@ def search_page():
     query = request.args.get("q", "").strip()
     analysis = analyse(query, MAX_QUERY_CHARS)
     hits = find_articles(analysis, "merchant", SEARCH_RESULTS) if query else []
+    if query:
+        note_site_event("search", visitor_of(request.args.get("visitor")), query=query, results=len(hits))
     # A code in the query ("58", "应答码 58") gets its card above the articles.
     codes = [c for c in (get_code(db, code) for code in analysis.codes) if c] if hits else []
     categories = list_categories(db) if not hits else []
@@ -202,8 +207,10 @@ def new_ticket():
     # Every submit checks the photos: a refused one is reported at once, with the typed text kept.
     photos = checked_photos(form.photos) if form.is_submitted() else []
     if valid and photos is not None:
-        if not form.reviewed.data:
+        visitor = visitor_of(form.visitor.data)
+        if not form.reviewed.data:  # the deflection step: a search for what the merchant wrote
             suggestions = find_articles(form.description.data, "merchant", SUGGESTIONS)
+            note_site_event("search", visitor, query=form.description.data, results=len(suggestions))
         if not suggestions:
             desk = get_desk()
             with desk.write():  # the ticket and its photos, in one commit
@@ -217,6 +224,7 @@ def new_ticket():
                     email=form.email.data or "",
                 )
                 store_photos(desk, ticket.id, None, photos, "merchant", attachments_folder())
+            note_site_event("ticket", visitor, ticket_id=ticket.id)
             enqueue_triage()
             enqueue_delivery()
             session["filed_ticket"] = ticket.id

@@ -9,6 +9,7 @@
   var panel = document.getElementById("suggest-panel");
   var list = document.getElementById("suggest-list");
   var counter = document.getElementById("counter");
+  var token = form.querySelector("input[name=csrf_token]");
   var max = parseInt(text.getAttribute("maxlength"), 10) || 2000;
   var timer = null;
   var lastQuery = "";
@@ -18,8 +19,9 @@
     counter.textContent = text.value.length + " / " + max;
   }
 
-  function render(results) {
+  function render(query, results) {
     list.textContent = "";
+    list.dataset.eventQuery = query; // events.js carries it to the article a merchant opens
     results.forEach(function (hit) {
       var item = document.createElement("li");
       item.className = "result";
@@ -47,16 +49,21 @@
     lastQuery = query;
     if (pending) pending.abort();
     pending = new AbortController();
+    var sent = query.slice(0, 200);
     // The typed text goes in a POST body, never in a URL: URLs end up in access logs and histories.
     fetch(form.dataset.suggestUrl, {
       method: "POST",
       signal: pending.signal,
       credentials: "same-origin",
-      headers: { Accept: "application/json", "Content-Type": "application/json" },
-      body: JSON.stringify({ q: query.slice(0, 200), limit: 5 })
+      headers: {
+        Accept: "application/json",
+        "Content-Type": "application/json",
+        "X-CSRFToken": token ? token.value : ""
+      },
+      body: JSON.stringify({ q: sent, visitor: window.posdeskVisitor ? window.posdeskVisitor() : null })
     })
       .then(function (r) { return r.ok ? r.json() : { results: [] }; })
-      .then(function (data) { render((data.results || []).filter(function (h) { return h.url; })); })
+      .then(function (data) { render(sent, (data.results || []).filter(function (h) { return h.url; })); })
       .catch(function () { /* offline or aborted: the server-side fallback still works */ });
   }
 
