@@ -71,7 +71,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 # Pages and answers that can carry a merchant's contact or ticket text: never kept by a browser or proxy.
-_PRIVATE_PATHS = ("/agent", "/tickets/", "/api/v1/tickets", "/api/v1/triage", "/api/v1/search")
+_PRIVATE_PATHS = ("/agent", "/tickets/", "/api/v1/tickets", "/api/v1/triage", "/api/v1/search", "/api/v1/stats")
 
 
 def _security_headers(response):
@@ -172,6 +172,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         PRIORITY_AMOUNT_THRESHOLD=10000,
         BUSINESS_HOURS=None,
         TRUSTED_PROXIES=0,
+        # The dashboard and /api/v1/stats (webapp.desk.stats): a category or response code with at least
+        # BURST_MIN tickets in the last BURST_HOURS, far above its usual rate, is flagged as a burst; at
+        # most GAP_CLUSTER_TICKETS recent low-confidence tickets are clustered into content gaps.
+        BURST_HOURS=3,
+        BURST_MIN=5,
+        GAP_CLUSTER_TICKETS=300,
         TRIAGER_LOADER=None,  # tests may inject a loader(model_dir) -> Triager
         # Notifications (webapp.webhooks, webapp.mail): sent by the jobs, never inside a request.
         WEBHOOK_URL=None,  # the first webhook (kept in the desk at start), signed with WEBHOOK_SECRET

@@ -325,8 +325,9 @@ def password():
     return render_template("agent/password.html", form=form)
 
 
-# Their routes (setting a ticket's priority, bulk actions from the queue) are on this blueprint.
-from webapp import bulk, ticket_priority  # noqa: E402, F401
+# Their routes (setting a ticket's priority, bulk actions from the queue, the dashboard and its CSV
+# files) are on this blueprint.
+from webapp import bulk, dashboard, ticket_priority  # noqa: E402, F401
 
 # Its routes (ticket search, /agent/tickets/PD000001, merging duplicates) are on this blueprint.
 from webapp.desk_search import duplicate_context  # noqa: E402

@@ -13,9 +13,11 @@ from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from kb.store import get_article, list_articles, list_categories
 from webapp.attachment_views import accepts_photos, attachments_folder, send_attachment
 from webapp.auth import request_token, require_token
+from webapp.dashboard import current_stats
 from webapp.db import get_desk, get_kb
 from webapp.desk.attachments import Attachment, get_attachment, list_attachments, save_photos
 from webapp.desk.replies import REPLY_MAX_CHARS, TicketClosed, add_agent_reply, list_replies
+from webapp.desk.stats import RangeError
 from webapp.desk.tickets import (
     NOTE_MAX_CHARS,
     RequestKey,
@@ -425,6 +427,20 @@ def read_article(slug: str):
     if article is None:
         abort(404, description=f"no article {slug!r}")
     return jsonify({"ok": True, "article": _article_json(article)})
+
+
+@bp.get("/v1/stats")
+def stats():
+    """The dashboard's figures for `from`-`to` (China days, default the last 30; token required):
+    volumes, backlog, response and resolution times, triage accuracy from agents' decisions, the
+    deflection funnel, article votes, content gaps and bursts; 400 for bad dates."""
+    require_token()
+    _refuse_unknown(request.args, ("from", "to"))
+    try:
+        _, figures = current_stats(request.args)
+    except RangeError as e:
+        refuse(400, str(e), e.message)
+    return jsonify({"ok": True, **figures.to_dict()})
 
 
 @bp.get("/v1/categories")

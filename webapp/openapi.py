@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from webapp import openapi_stats
 from webapp.desk.replies import REPLY_MAX_CHARS
 from webapp.desk.tickets import FIELD_MAX_CHARS, NOTE_MAX_CHARS, PRIORITIES, STATUSES
 from webapp.ticket_api import API_VIEWS, LIST_DEFAULT, LIST_MAX
@@ -591,7 +592,7 @@ def document(text_max: int, body_max: int, upload_max: int = 16 * 1024 * 1024) -
         "servers": [{"url": "/"}],
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
-            "schemas": _schemas(text_max),
+            "schemas": {**_schemas(text_max), **openapi_stats.schemas()},
         },
         "paths": {
             "/api/v1/tickets": {
@@ -849,6 +850,7 @@ def document(text_max: int, body_max: int, upload_max: int = 16 * 1024 * 1024) -
                     },
                 }
             },
+            "/api/v1/stats": openapi_stats.path(_error, _ok, common),
             "/api/v1/categories": {
                 "get": {
                     "operationId": "listCategories",
