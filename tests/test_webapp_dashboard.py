@@ -148,3 +148,18 @@ def test_a_range_without_tickets_shows_empty_charts(agent_client):
     page = text_of(agent_client.get("/agent/dashboard?from=2020-01-01&to=2020-01-31"))
     assert "这段时间没有数据" in page
     assert chart_data(page)["volume"]["series"] == []
+
+
+def test_articles_past_their_reverify_date_are_listed_on_the_page_and_in_the_api(
+    client, admin_client, api_headers, app_desk
+):
+    from webapp.desk import article_edits
+
+    article = article_edits.get_article(app_desk, "printer-issue")
+    stale = re.sub(r"^reverify_by: .*$", "reverify_by: 2020-01-31", article.source, count=1, flags=re.M)
+    article_edits.save(app_desk, "printer-issue", stale, "lina", is_admin=True)
+
+    listed = client.get("/api/v1/stats", headers=api_headers).get_json()["reverify"]
+    assert {"slug": "printer-issue", "title": article.article.title, "reverify_by": "2020-01-31"} in listed
+    page = admin_client.get("/agent/dashboard").get_data(as_text=True)
+    assert "已过复核日期的文章" in page and "/agent/articles/printer-issue/edit" in page and "2020-01-31" in page

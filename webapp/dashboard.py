@@ -6,7 +6,6 @@ bursts flagged at the top (admins get a link to announce one on the merchant pag
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
 
 from flask import Response, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
@@ -20,9 +19,6 @@ from webapp.desk.stats import RangeError, Stats, StatsRange, StatsSettings, coll
 from webapp.desk.stats_bursts import Burst
 from webapp.forms import OUT_OF_SCOPE_NAME
 from webapp.model import current_triager
-
-NOTICE_ENDPOINT = "admin.notices"  # the notices page (webapp.admin_notices), when this desk has it
-NOTICE_PATH = "/agent/admin/notices"
 
 
 def current_stats(args) -> tuple[StatsRange, Stats]:
@@ -53,10 +49,8 @@ def notice_text(burst: Burst, category_names: dict[str, str]) -> str:
 
 
 def notice_link(text: str) -> str:
-    """The notices page with the banner text filled in."""
-    if NOTICE_ENDPOINT in current_app.view_functions:
-        return url_for(NOTICE_ENDPOINT, text=text)
-    return f"{NOTICE_PATH}?{urlencode({'text': text})}"
+    """The notices page (webapp.admin_notices) with the banner text filled in."""
+    return url_for("admin.notice_list", text=text)
 
 
 @bp.get("/dashboard")
@@ -85,6 +79,7 @@ def dashboard():
         stats=stats,
         charts=drawn,
         bursts=bursts,
+        can_edit_articles=current_user.can_edit_articles,
         chart_data=json.dumps({c.id: c.config() for c in drawn}, ensure_ascii=False).replace("<", "\\u003c"),
         csv_args={"from": span.start.isoformat(), "to": span.end.isoformat()},
     )

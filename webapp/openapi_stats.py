@@ -61,6 +61,7 @@ def schemas() -> dict:
                 "votes",
                 "gaps",
                 "bursts",
+                "reverify",
             ],
             {
                 "ok": {"type": "boolean", "enum": [True]},
@@ -166,6 +167,18 @@ def schemas() -> dict:
                             "baseline_std": {"type": "number"},
                             "since": {"type": "string"},
                             "examples": _EXAMPLES,
+                        },
+                    ),
+                },
+                "reverify": {
+                    "type": "array",
+                    "description": "Published articles past their re-verify-by date, oldest first.",
+                    "items": _object(
+                        ["slug", "title", "reverify_by"],
+                        {
+                            "slug": {"type": "string"},
+                            "title": {"type": "string"},
+                            "reverify_by": {"type": "string", "format": "date"},
                         },
                     ),
                 },

@@ -285,6 +285,7 @@ class Stats:
     votes: list
     gaps: object
     bursts: list = field(default_factory=list)
+    reverify: list = field(default_factory=list)  # [{slug, title, reverify_by}]: published, past the date
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of every figure."""
@@ -295,7 +296,7 @@ def collect(desk: Desk, span: StatsRange, settings: StatsSettings, triager=None,
     """Every figure for the range, as `/api/v1/stats` answers and the dashboard draws them.
     `triager`: the current model, whose features cluster the low-confidence tickets (TF-IDF over the
     analysed words without one)."""
-    from webapp.desk import stats_bursts, stats_funnel, stats_gaps, stats_triage
+    from webapp.desk import article_edits, stats_bursts, stats_funnel, stats_gaps, stats_triage
 
     at = at or now()
     return Stats(
@@ -310,4 +311,8 @@ def collect(desk: Desk, span: StatsRange, settings: StatsSettings, triager=None,
         votes=stats_funnel.votes(desk, span),
         gaps=stats_gaps.gaps(desk, span, triager, settings.cluster_tickets),
         bursts=stats_bursts.bursts(desk, at, settings.burst_hours, settings.burst_min),
+        reverify=[
+            {"slug": slug, "title": title, "reverify_by": date}
+            for slug, title, date in article_edits.articles_past_reverify(desk)
+        ],
     )
