@@ -22,6 +22,8 @@ def test_every_desk_route_requires_login(app, file, client):
         "delivery_id": 1,
         "attachment_id": 1,
         "policy_id": 1,
+        "run_id": 1,
+        "version": "202612010000-abcdef12",
     }
     checked = 0
     for rule in app.url_map.iter_rules():
