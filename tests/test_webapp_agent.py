@@ -24,6 +24,8 @@ def test_every_desk_route_requires_login(app, file, client):
         "policy_id": 1,
         "number": 1,
         "notice_id": 1,
+        "run_id": 1,
+        "version": "202612010000-abcdef12",
     }
     checked = 0
     for rule in app.url_map.iter_rules():

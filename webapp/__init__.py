@@ -128,6 +128,19 @@ def create_app(test_config: dict | None = None) -> Flask:
         KNOWLEDGE_DB=str(Path(app.instance_path) / "knowledge.db"),
         KNOWLEDGE_CHECK_SECONDS=5.0,  # how often a process asks the desk whether the knowledge moved on
         MODEL_DIR=str(Path(app.instance_path) / "model"),
+        # Model promotion (webapp.retraining, triage.promotion): a retrained model replaces the current
+        # one only if on every evaluation set its macro-F1 and auto-routed accuracy are at most this
+        # much below the current's. The blind sets are read from MODEL_BLIND_DIR when it has them; the
+        # newest MODEL_RECENT_SHARE of agents' decisions (at most CAP, none when under MINIMUM) are
+        # held out of training to judge it. Refused candidates' files beyond the newest KEEP are deleted.
+        MODEL_TOLERANCE_MACRO_F1=0.01,
+        MODEL_TOLERANCE_AUTO_ACCURACY=0.01,
+        MODEL_BLIND_DIR=str(Path(__file__).resolve().parent.parent / "bench" / "blind"),
+        MODEL_RECENT_SHARE=0.2,
+        MODEL_RECENT_CAP=200,
+        MODEL_RECENT_MINIMUM=10,
+        MODEL_KEEP_REFUSED=10,
+        TRAINING_STALE_MINUTES=180,  # a run queued or running longer is taken for dead (its process ended)
         # Requests larger than this get 413; the ticket text limit (TEXT_MAX_CHARS) is far below it.
         MAX_CONTENT_LENGTH=64 * 1024,
         # ... except on the routes that take photos (webapp.attachment_views.accepts_photos): 3 × 5 MB and the form.

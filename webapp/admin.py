@@ -246,4 +246,4 @@ def webhook_redeliver(delivery_id: int):
 
 
 # Their routes: the audit log, the due-time policy (/agent/admin/sla), reply templates.
-from webapp import admin_audit, admin_notices, admin_sla, admin_templates  # noqa: E402, F401
+from webapp import admin_audit, admin_models, admin_notices, admin_sla, admin_templates  # noqa: E402, F401

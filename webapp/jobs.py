@@ -1,6 +1,7 @@
 """Jobs kept out of requests: triaging tickets (each new one, and the backlog once a model exists or
-changes), and delivering the outbox (webhooks, emails) after each change that wrote events and again
-as retries come due. A request stores its change and enqueues; it never sends anything itself.
+changes), retraining the model (`webapp.retraining`, one run at a time), and delivering the outbox
+(webhooks, emails) after each change that wrote events and again as retries come due. A request
+stores its change and enqueues; it never sends anything itself.
 
 Where jobs run:
 - embedded default: the background thread of each served process (`webapp.backlog`), woken at once;
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 QUEUE = "posdesk"
 TRIAGE_JOB = "webapp.jobs.triage_job"
 DELIVERY_JOB = "webapp.jobs.delivery_job"
+TRAINING_JOB = "webapp.jobs.training_job"
+TRAINING_JOB_TIMEOUT = 3 * 3600  # seconds: a large corpus on a small machine
 _WORKER_APP: Flask | None = None  # the app a `posdesk worker` process runs its jobs in
 
 
@@ -51,6 +54,45 @@ def enqueue_triage(app: Flask | None = None) -> None:
     from webapp.backlog import worker
 
     worker(app).wake()
+
+
+def enqueue_training(run_id: int, app: Flask | None = None) -> None:
+    """Start a queued training run (`webapp.desk.model_versions.request_run`): at once with JOBS_EAGER,
+    as an RQ job with Redis, else on this process's training thread. A run that cannot be enqueued
+    (Redis down) is marked failed with the reason; a run that fails is marked failed by the run."""
+    from webapp import retraining
+
+    app = app or current_app._get_current_object()
+    if app.config["JOBS_EAGER"]:
+        try:
+            retraining.retrain(app, run_id)
+        except Exception:  # recorded on the run: the page shows why
+            log.warning("training run %s failed", run_id)
+        return
+    if app.config.get("REDIS_URL"):
+        from rq import Queue
+
+        try:
+            Queue(QUEUE, connection=_redis(app)).enqueue(
+                TRAINING_JOB, run_id, job_timeout=TRAINING_JOB_TIMEOUT, result_ttl=0
+            )
+        except Exception as e:  # redis.ConnectionError and kin
+            from webapp.db import get_desk
+            from webapp.desk.model_versions import fail_run
+
+            log.exception("could not enqueue training run %s", run_id)
+            fail_run(get_desk(app), run_id, f"无法提交训练任务（任务队列不可用：{e}）")
+        return
+    retraining.worker(app).submit(run_id)
+
+
+def training_job(run_id: int) -> str:
+    """The RQ job: work one training run in this worker's app; return the version it produced."""
+    from webapp.retraining import retrain
+
+    if _WORKER_APP is None:
+        raise RuntimeError("training_job runs inside `posdesk worker`")
+    return retrain(_WORKER_APP, run_id).version
 
 
 def enqueue_delivery(app: Flask | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The `posdesk triage` commands: train, evaluate and classify (one ticket or a JSONL stream)."""
+"""The `posdesk triage` commands: train (a candidate that must earn promotion), models, rollback,
+evaluate and classify (one ticket or a JSONL stream)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ from flask import current_app
 from flask.cli import AppGroup
 from tqdm import tqdm
 
-from kb.store import list_articles
+from triage import versions
 from triage.batch import classify_stream
 from triage.dataset import DatasetError, read_tickets, split, ticket_files
 from triage.evaluation import evaluate
 from triage.model import ModelError, load_model, model_exists
-from triage.training import STAGES, train
+from triage.training import STAGES
+from webapp import retraining
 from webapp.backlog import triage_backlog
-from webapp.db import get_desk, get_kb
-from webapp.desk.tickets import agent_labels, pending_count
-from webapp.jobs import enqueue_triage
+from webapp.db import get_desk
+from webapp.desk import audit, model_versions
+from webapp.desk.tickets import pending_count
 
 
 @click.group("triage", cls=AppGroup)
@@ -32,26 +34,27 @@ def _model_dir() -> Path:
     return Path(current_app.config["MODEL_DIR"])
 
 
-def _agent_labels() -> list:
-    """Categories agents confirmed or corrected on the desk."""
-    return agent_labels(get_desk())
-
-
-def train_model(paths: tuple[Path, ...] = (), show_progress: bool = True):
-    """Train and save the model from the given ticket files (default data/tickets) plus agent labels."""
-    corpus = read_tickets(paths or ticket_files())
+def train_model(
+    paths: tuple[Path, ...] = (), show_progress: bool = True, sample: int | None = None
+) -> retraining.Outcome:
+    """Train a candidate from the given ticket files (default data/tickets) plus agents' decisions,
+    compare it with the current model and promote it or not, as a training run "cli" requested.
+    ClickException when another run is under way."""
+    app = current_app._get_current_object()
+    try:
+        run = model_versions.request_run(get_desk(), "cli", app.config["TRAINING_STALE_MINUTES"])
+    except model_versions.RunBusy as e:
+        raise click.ClickException(str(e)) from e
     with tqdm(total=len(STAGES), desc="training", unit="step", disable=not show_progress, file=sys.stderr) as bar:
 
         def step(stage: str) -> None:
             bar.set_postfix_str(stage)
-            if stage != STAGES[0]:
+            if stage in STAGES[1:]:
                 bar.update(1)
 
-        # The articles as this node's search index holds them (the desk's knowledge sources).
-        articles = list_articles(get_kb(), audience="agent")
-        report = train(_model_dir(), corpus, _agent_labels(), progress=step, articles=articles)
+        outcome = retraining.retrain(app, run.id, paths, sample, on_stage=step)
         bar.update(1)
-    return report
+    return outcome
 
 
 def _metrics_line(metrics: dict) -> str:
@@ -65,23 +68,107 @@ def _data_option(help_text: str):
     return click.option("--data", "paths", multiple=True, type=click.Path(exists=True, path_type=Path), help=help_text)
 
 
+def _figures(row: dict | None) -> str:
+    if not row:
+        return "-"
+    return f"F1 {row['macro_f1']:.3f} auto {row['auto_accuracy']:.3f} ({row['auto_share']:.0%} auto)"
+
+
+def _echo_comparison(outcome: retraining.Outcome) -> None:
+    comparison = outcome.comparison
+    limits = comparison["tolerances"]
+    current = comparison["compared_with"] or "none"
+    click.echo(
+        f"compared with the current model {current} (tolerance: macro-F1 {limits['macro_f1']:g}, "
+        f"auto-routed accuracy {limits['auto_accuracy']:g})"
+    )
+    for row in comparison["sets"]:
+        if not row["candidate"]:
+            click.echo(f"  {row['name']:9s} skipped: {row['note']}")
+            continue
+        click.echo(
+            f"  {row['name']:9s} n={row['candidate']['n']:<5d} candidate {_figures(row['candidate'])}"
+            f" | current {_figures(row['current'])}"
+        )
+    if outcome.promoted:
+        click.echo(f"promoted: {outcome.version} is now the current model ({outcome.reason})")
+    else:
+        click.echo(f"REFUSED: {outcome.version} kept as a refused candidate; the current model stays. {outcome.reason}")
+
+
 @triage_group.command("train")
 @_data_option("A JSONL ticket file or folder (repeatable); default data/tickets.")
-def train_command(paths: tuple[Path, ...]) -> None:
-    """Train the classifier on the corpus and on agents' decisions; print held-out metrics.
+@click.option(
+    "--sample",
+    type=click.IntRange(20),
+    default=None,
+    help="Train on a stratified sample of N tickets of the training split (a deliberately weaker candidate).",
+)
+def train_command(paths: tuple[Path, ...], sample: int | None) -> None:
+    """Train a candidate on the corpus and agents' decisions; compare it with the current model on the
+    held-out split, the blind sets and recent agent decisions; promote it only if it is not worse
+    beyond the tolerances (a refusal is a result: exit status 0).
 
     Example: posdesk triage train --data data/tickets
     """
     try:
-        report = train_model(paths)
-    except (DatasetError, ValueError) as e:
+        outcome = train_model(paths, sample=sample)
+    except (DatasetError, ValueError, ModelError) as e:
         raise click.ClickException(str(e)) from e
+    report = outcome.report
     click.echo(f"model {report.model_version}: {report.n_train} training tickets ({report.n_agent} from agents)")
     if report.metrics:
         click.echo(_metrics_line(report.metrics))
     click.echo(f"needs_review below confidence {report.review_threshold:.2f}")
-    if pending_count(get_desk()):
-        enqueue_triage()  # tickets filed while no model existed: triaged by the jobs, on any node
+    _echo_comparison(outcome)
+
+
+@triage_group.command("models")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per version, newest first.")
+def models_command(as_json: bool) -> None:
+    """List the model versions: status, when and by whom trained and promoted, the reason.
+
+    Example: posdesk triage models --json
+    """
+    model_dir = _model_dir()
+    for v in model_versions.list_versions(get_desk()):
+        on_disk = versions.has_files(model_dir, v.version)
+        if as_json:
+            row = {**v.__dict__, "files": on_disk}
+            click.echo(json.dumps(row, ensure_ascii=False))
+            continue
+        promoted = f"{v.promoted_by} {v.promoted_at}" if v.promoted_by else "-"
+        files = "" if on_disk else " [files pruned]"
+        click.echo(f"{v.version:22s} {v.status:9s} {v.created} by {v.trained_by:10s} promoted: {promoted}{files}")
+        if v.reason:
+            click.echo(f"{'':22s} {v.reason}")
+
+
+@triage_group.command("rollback")
+@click.argument("version")
+@click.option("--anyway", is_flag=True, help="Promote a candidate that was refused (needs --note).")
+@click.option("--note", default="", help="Why (required with --anyway; kept in the audit log).")
+def rollback_command(version: str, anyway: bool, note: str) -> None:
+    """Make an earlier model version current again (its files must still be on disk).
+
+    Example: posdesk triage rollback 202612010312-abcdef12
+    """
+    desk = get_desk()
+    known = model_versions.get_version(desk, version)
+    reason = None
+    if known and known.status == "refused":
+        if not anyway or not note.strip():
+            raise click.ClickException(
+                f'版本 {version} 未通过评估（{known.reason}）；确要发布请加 --anyway --note "原因"'
+            )
+        reason = f"{known.reason}；仍然发布（cli）：{note.strip()}"
+    try:
+        promoted = retraining.make_current(current_app._get_current_object(), version, "cli", reason)
+    except (model_versions.VersionStateError, versions.VersionError) as e:
+        raise click.ClickException(str(e)) from e
+    action = "model.promote_anyway" if reason else "model.rollback"
+    audit.record(desk, "cli", action, f"model:{version}", {"note": note.strip()} if note.strip() else None)
+    click.echo(f"model {promoted.version} is now the current model")
 
 
 def _load():
@@ -166,13 +253,15 @@ def pending_command() -> None:
 
 
 def train_if_missing() -> None:
-    """An `init` step: train a model when none exists or the saved one is unusable (no-op otherwise)."""
+    """An `init` step: train a model when none exists or the saved one is unusable (no-op otherwise);
+    with no usable current model to compare with, the first one is promoted directly."""
     if model_exists(_model_dir()):
         try:
             load_model(_model_dir())
             return
         except ModelError as e:
             click.echo(f"retraining: {e}")
-    report = train_model(show_progress=False)
-    line = _metrics_line(report.metrics) if report.metrics else "no held-out tickets"
-    click.echo(f"triage model {report.model_version} trained: {line}")
+    outcome = train_model(show_progress=False)
+    metrics = outcome.report.metrics
+    line = _metrics_line(metrics) if metrics else "no held-out tickets"
+    click.echo(f"triage model {outcome.version} trained: {line}")

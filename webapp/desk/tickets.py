@@ -622,13 +622,16 @@ def similar_tickets(desk: Desk, ticket: Ticket, limit: int = 5) -> list[Ticket]:
     return [ticket_from_row(r) for r in rows[:limit]]
 
 
-def agent_labels(desk: Desk) -> list[LabelledTicket]:
-    """Tickets whose category an agent confirmed or corrected (the latest decision), for training."""
+def agent_labels(desk: Desk, by_decision_time: bool = False) -> list[LabelledTicket]:
+    """Tickets whose category an agent confirmed or corrected (the latest decision), for training; in
+    ticket order, or with `by_decision_time` oldest decision first (the newest are held out to judge
+    a retrained model)."""
+    order = (tickets.c.category_at, tickets.c.id) if by_decision_time else (tickets.c.id,)
     with desk.read() as conn:
         rows = conn.execute(
             select(tickets.c.id, tickets.c.text, tickets.c.category, tickets.c.answer_article)
             .where(tickets.c.category_by.is_not(None))
-            .order_by(tickets.c.id)
+            .order_by(*order)
         ).all()
     return [
         LabelledTicket(
