@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_browser import CHROMIUM, DESKTOP, _check_and_shoot, browser, live_server, page_at  # noqa: F401
 
-from tests.test_browser import CHROMIUM, DESKTOP, _check_and_shoot, browser, live_server, page_at  # noqa: F401
 from triage.model import MODEL_FILE, SIDECAR_FILE, read_sidecar
 
 pytestmark = [

@@ -65,6 +65,15 @@ def test_auto_routed_accuracy_counts_too_and_tolerances_are_configurable():
     assert decide(comparison, Tolerances(auto_accuracy=0.05)).promote
 
 
+def test_a_model_that_routes_fewer_tickets_alone_is_refused_however_accurate_those_are():
+    timid = {"macro_f1": 0.95, "auto_accuracy": 1.0, "auto_share": 0.2}
+    comparison = _comparison(timid, {"macro_f1": 0.95, "auto_accuracy": 0.98, "auto_share": 0.8})
+    refused = decide(comparison, Tolerances())
+    assert not refused.promote and "自动分派比例 0.20，比当前模型 0.80 低 0.60" in refused.reason
+    slightly = _comparison({**timid, "auto_share": 0.75}, {"macro_f1": 0.95, "auto_accuracy": 0.98, "auto_share": 0.8})
+    assert decide(slightly, Tolerances()).promote
+
+
 def test_without_a_current_model_the_candidate_is_promoted():
     decision = decide(_comparison({"macro_f1": 0.1, "auto_accuracy": 0.1}, None), Tolerances())
     assert decision.promote and decision.reason == "尚无当前模型，直接发布"
@@ -109,10 +118,10 @@ def test_a_tiny_candidate_is_refused_beside_the_full_model(triager, tmp_path):
     assert "留出集 macro-F1" in decision.reason and "盲测集" in decision.reason
     blind = next(row for row in comparison["sets"] if row["name"] == "blind")
     assert blind["current"]["out_of_scope"]["n"] > 0  # the blind sets' out-of-scope lines are scored
-    # The other way round no set's macro-F1 falls (the auto-routed accuracy of a model that routes
-    # few tickets by itself can still be higher: the rule counts both figures).
+    # The other way round no set's macro-F1 or auto-routed share falls (the auto-routed accuracy of a
+    # model that routes few tickets by itself can still be higher: the rule counts all three).
     reverse = decide(compare(triager, tiny, sets, Tolerances()), Tolerances())
-    assert "macro-F1" not in reverse.reason
+    assert "macro-F1" not in reverse.reason and "自动分派比例" not in reverse.reason
 
 
 def test_installing_a_version_copies_its_files_sidecar_last(model_dir, tmp_path):

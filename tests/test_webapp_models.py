@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import csrf_token_from, text_of
 
-from tests.conftest import csrf_token_from, text_of
 from triage.model import MODEL_FILE, SIDECAR_FILE, read_sidecar
 from webapp.cli import cli
 from webapp.db import get_desk

@@ -20,12 +20,15 @@ from triage.model import Triager
 from triage.prediction import OUT_OF_SCOPE
 
 DEFAULT_TOLERANCE = 0.01
+# A model that sends more tickets to review can look more accurate on the few it routes alone: it
+# may route a smaller share only within this (5 points: a day's review queue grows by a twentieth).
+DEFAULT_SHARE_TOLERANCE = 0.05
 # The newest agent decisions held out of a candidate's training and used to judge it.
 RECENT_SHARE = 0.2
 RECENT_CAP = 200
 RECENT_MINIMUM = 10  # fewer than this held out says nothing: the set is skipped
 SET_LABELS = {"held_out": "留出集", "blind": "盲测集", "recent": "近期客服确认工单"}
-FIGURE_LABELS = {"macro_f1": "macro-F1", "auto_accuracy": "自动分派准确率"}
+FIGURE_LABELS = {"macro_f1": "macro-F1", "auto_accuracy": "自动分派准确率", "auto_share": "自动分派比例"}
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,11 @@ class Tolerances:
 
     macro_f1: float = DEFAULT_TOLERANCE
     auto_accuracy: float = DEFAULT_TOLERANCE
+    auto_share: float = DEFAULT_SHARE_TOLERANCE
 
     def as_dict(self) -> dict[str, float]:
-        """{"macro_f1": 0.01, "auto_accuracy": 0.01}"""
-        return {"macro_f1": self.macro_f1, "auto_accuracy": self.auto_accuracy}
+        """{"macro_f1": 0.01, "auto_accuracy": 0.01, "auto_share": 0.05}"""
+        return {"macro_f1": self.macro_f1, "auto_accuracy": self.auto_accuracy, "auto_share": self.auto_share}
 
 
 @dataclass(frozen=True)
@@ -178,8 +182,9 @@ def compare(candidate: Triager, current: Triager | None, sets: Sequence[Evaluati
 
 
 def decide(comparison: dict, tolerances: Tolerances) -> Decision:
-    """Promote when there is no current model, or when on every measured set the candidate's macro-F1
-    and auto-routed accuracy are each no more than the tolerance below the current model's."""
+    """Promote when there is no current model, or when on every measured set the candidate's macro-F1,
+    auto-routed accuracy and auto-routed share are each no more than their tolerance below the
+    current model's."""
     if not comparison.get("compared_with"):
         return Decision(True, "尚无当前模型，直接发布")
     limits = tolerances.as_dict()

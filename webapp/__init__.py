@@ -135,6 +135,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         # held out of training to judge it. Refused candidates' files beyond the newest KEEP are deleted.
         MODEL_TOLERANCE_MACRO_F1=0.01,
         MODEL_TOLERANCE_AUTO_ACCURACY=0.01,
+        MODEL_TOLERANCE_AUTO_SHARE=0.05,
         MODEL_BLIND_DIR=str(Path(__file__).resolve().parent.parent / "bench" / "blind"),
         MODEL_RECENT_SHARE=0.2,
         MODEL_RECENT_CAP=200,

@@ -56,8 +56,12 @@ class Outcome:
 
 
 def tolerances(app: Flask) -> Tolerances:
-    """The promotion tolerances configured (MODEL_TOLERANCE_MACRO_F1, MODEL_TOLERANCE_AUTO_ACCURACY)."""
-    return Tolerances(float(app.config["MODEL_TOLERANCE_MACRO_F1"]), float(app.config["MODEL_TOLERANCE_AUTO_ACCURACY"]))
+    """The promotion tolerances configured (MODEL_TOLERANCE_MACRO_F1, _AUTO_ACCURACY, _AUTO_SHARE)."""
+    return Tolerances(
+        float(app.config["MODEL_TOLERANCE_MACRO_F1"]),
+        float(app.config["MODEL_TOLERANCE_AUTO_ACCURACY"]),
+        float(app.config["MODEL_TOLERANCE_AUTO_SHARE"]),
+    )
 
 
 def _desk_time(iso: str | None) -> str | None:
