@@ -14,8 +14,10 @@ import bisect
 import math
 import multiprocessing
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from itertools import repeat
 from operator import itemgetter
 
@@ -34,13 +36,23 @@ _WORD, _CHAR, _CODE = "w\x1f", "c\x1f", "code:"
 
 
 def analyse_many(texts: list[str]) -> list[Analysis]:
-    """`kb.text.analyse` for a large list, spread over all cores (segmentation dominates training time)."""
+    """`kb.text.analyse` for a large list, spread over all cores (segmentation dominates training time).
+
+    The words of the analyses share one string object per distinct word (`sys.intern`): a word
+    comes out of jieba, or out of a worker's pickle, as a new string each time it occurs, and
+    100,000 tickets' analyses took 241 MiB that way against 85 MiB shared.
+    """
     workers = os.cpu_count() or 1
     if workers == 1 or len(texts) < PARALLEL_FROM:
-        return [analyse(t) for t in texts]
+        return [_shared_words(analyse(t)) for t in texts]
     text.tokenizer()  # load the dictionary once, before forking, so workers share it
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return pool.map(analyse, texts, chunksize=1000)
+        # imap: each chunk's unshared copies are dropped as soon as it is compacted.
+        return [_shared_words(doc) for doc in pool.imap(analyse, texts, chunksize=1000)]
+
+
+def _shared_words(doc: Analysis) -> Analysis:
+    return replace(doc, words=tuple(map(sys.intern, doc.words)), terms=tuple(map(sys.intern, doc.terms)))
 
 
 def word_ngrams(doc: Analysis) -> list[str]:
