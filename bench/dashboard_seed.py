@@ -4,9 +4,10 @@ print what `/api/v1/stats` says.
 Files a few hundred tickets through `POST /api/v1/tickets` (bench/tickets_independent.jsonl and lines
 of data/tickets), waits for their triage, has a share of them confirmed or corrected to their
 labelled category through `PATCH /api/v1/tickets/<id>` (an agent's decision, by the token's name),
-and walks merchant visitors (each with its own cookies) through the search page, live suggestions and
-articles, some of them filing a ticket on the web form's API afterwards, so the funnel and the
-content gaps have data. Only the standard library: run it with any Python 3.11.
+and walks merchant visitors through the search page, the ticket form's live suggestions and articles
+as the page script does (a random visitor id, the article beacon), some of them filing a ticket on
+the web form afterwards, so the funnel and the content gaps have data. Only the standard library:
+run it with any Python 3.11.
 
     posdesk token create dashboard-seed          # prints the token
     .venv/bin/python bench/dashboard_seed.py http://127.0.0.1:8000 TOKEN --tickets 300
@@ -19,6 +20,7 @@ import http.cookiejar
 import json
 import random
 import re
+import secrets
 import sys
 import time
 import urllib.error
@@ -81,27 +83,41 @@ def file_tickets(api: Api, rows: list[dict], decide_share: float, seed: int) -> 
     return len(filed), decided
 
 
-def visit(base: str, api: Api, queries: list[str], visitors: int, seed: int) -> None:
-    """Merchant visitors: a search (some with no result), a suggestion, perhaps an article, perhaps a ticket."""
+def visit(base: str, queries: list[str], tickets: list[str], visitors: int, seed: int) -> None:
+    """Merchant visitors as the page script makes them: a random visitor id, a search (some with no
+    result), live suggestions while typing a ticket, perhaps an article opened from them (reported
+    like the page's beacon), and perhaps a ticket filed on the web form with the same visitor id."""
     rng = random.Random(seed)
     for n in range(visitors):
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        visitor = secrets.token_urlsafe(16)
         query = rng.choice(NO_RESULT_QUERIES) if n % 5 == 0 else rng.choice(queries)
-        search_url = f"{base}/search?{urllib.parse.urlencode({'q': query})}"
-        page = opener.open(search_url, timeout=30).read().decode("utf-8")
+        search_url = f"{base}/search?{urllib.parse.urlencode({'q': query, 'visitor': visitor})}"
+        opener.open(search_url, timeout=30).read()
+        form = opener.open(f"{base}/tickets/new", timeout=30).read().decode("utf-8")
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
         suggest = urllib.request.Request(
-            f"{base}/api/v1/search",
-            data=json.dumps({"q": query, "limit": 5}, ensure_ascii=False).encode(),
-            headers={"Content-Type": "application/json"},
+            f"{base}/tickets/suggestions",
+            data=json.dumps({"q": query, "visitor": visitor}, ensure_ascii=False).encode(),
+            headers={"Content-Type": "application/json", "X-CSRFToken": token},
             method="POST",
         )
-        opener.open(suggest, timeout=30).read()
-        slugs = re.findall(r'class="result-title" href="/articles/([^"]+)"', page)
-        if slugs and rng.random() < 0.6:
-            article = urllib.request.Request(f"{base}/articles/{slugs[0]}", headers={"Referer": search_url})
-            opener.open(article, timeout=30).read()
-        if rng.random() < 0.3:
-            api.call("POST", "/api/v1/tickets", {"text": f"{query}，看了文章还是不行", "name": "测试商户"})
+        results = json.loads(opener.open(suggest, timeout=30).read())["results"]
+        if results and rng.random() < 0.6:
+            slug = results[0]["slug"]
+            opener.open(f"{base}/articles/{slug}", timeout=30).read()
+            beacon = {"kind": "article", "slug": slug, "query": query, "visitor": visitor}
+            opener.open(f"{base}/events", urllib.parse.urlencode(beacon).encode(), timeout=30).read()
+        if tickets and rng.random() < 0.35:
+            fields = {
+                "csrf_token": token,
+                "name": "测试商户",
+                "phone": "13800138000",
+                "description": tickets.pop(),
+                "reviewed": "1",  # the suggestions were shown while typing
+                "visitor": visitor,
+            }
+            opener.open(f"{base}/tickets/new", urllib.parse.urlencode(fields).encode(), timeout=30).read()
 
 
 def main() -> None:
@@ -118,7 +134,8 @@ def main() -> None:
     filed, decided = file_tickets(api, texts(args.tickets, args.seed), args.decide, args.seed)
     print(f"filed {filed} tickets, {decided} confirmed or corrected")
     queries = [json.loads(line)["query"] for line in (REPO / "bench" / "queries.jsonl").open(encoding="utf-8")]
-    visit(args.url.rstrip("/"), api, queries, args.visitors, args.seed)
+    web_tickets = [row["text"] for row in texts(args.tickets + args.visitors, args.seed)[args.tickets :]]
+    visit(args.url.rstrip("/"), queries, web_tickets, args.visitors, args.seed)
     stats = api.call("GET", "/api/v1/stats")
     if not stats.get("ok"):
         sys.exit(f"/api/v1/stats answered {stats}")

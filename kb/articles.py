@@ -119,7 +119,10 @@ def parse_article_text(name: str, source: str) -> Article:
     try:
         meta = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as e:
-        raise ArticleError(f"{name}: front matter is not valid YAML: {e}", "", f"头信息不是有效的 YAML：{e}") from e
+        mark = getattr(e, "problem_mark", None)
+        where = f"第 {mark.line + 1} 行第 {mark.column + 1} 列附近" if mark is not None else ""
+        message = f"头信息{where}不是有效的 YAML：请检查列表的方括号和逗号、冒号后的空格和引号是否配对"
+        raise ArticleError(f"{name}: front matter is not valid YAML: {e}", "", message) from e
     if not isinstance(meta, dict):
         raise ArticleError(f"{name}: front matter must be 'field: value' lines", "", "头信息须为“字段: 值”的形式")
     missing = [k for k in ("title", "category", "audience") if not meta.get(k)]

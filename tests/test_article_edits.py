@@ -95,6 +95,9 @@ def test_several_mistakes_are_all_reported_with_field_names(desk):
 
 def test_a_text_without_front_matter_or_without_change_is_refused(desk):
     assert "YAML 头信息" in errors_of(lambda: article_edits.save(desk, SLUG, "## 症状\n只有正文", "wang"))["source"]
+    broken = "---\ntitle: 退货\ncategory: txn-not-enabled\naudience: merchant\ntags: [退货, 撤销\n---\n## 症状\n"
+    message = errors_of(lambda: article_edits.save(desk, SLUG, broken, "wang"))["source"]
+    assert message.startswith("头信息第 ") and "不是有效的 YAML" in message and "expected" not in message
     assert errors_of(lambda: article_edits.save(desk, SLUG, ORIGINAL, "wang")) == {
         "source": "内容没有变化，未保存新版本"
     }

@@ -137,3 +137,13 @@ def test_clustering_reads_at_most_the_configured_number_of_tickets(desk):
     for text in SIGN_ON:
         add_ticket(desk, T, "network-host", needs_review=True, text=text)
     assert stats_clusters.clusters(desk, DAY, None, limit=3).tickets == 3
+
+
+def test_no_result_searches_about_something_else_are_told_apart_from_missing_articles(desk, triager):
+    add_event(desk, minutes(1), "search", "a", query="房贷提前还款要怎么申请", results=0)
+    add_event(desk, minutes(2), "search", "b", query="退货一直显示没有权限", results=0)
+
+    marked = {q.query: q.in_scope for q in stats_gaps.gaps(desk, DAY, triager).searches.no_result}
+
+    assert marked == {"房贷提前还款要怎么申请": False, "退货一直显示没有权限": True}
+    assert {q.in_scope for q in stats_gaps.gaps(desk, DAY, None).searches.no_result} == {None}  # no model

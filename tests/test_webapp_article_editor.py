@@ -135,7 +135,8 @@ def test_unpublish_hides_the_article_from_merchants_and_search_and_publish_bring
     assert merchant.get(f"/articles/{SLUG}").status_code == 200
     token = csrf_token_from(editor_client, EDIT)
     assert editor_client.post(f"/agent/articles/{SLUG}/unpublish", data={"csrf_token": token}).status_code == 302
-    assert "文章已下线" in text_of(editor_client.get(EDIT))
+    flashed = text_of(editor_client.get(EDIT))
+    assert "文章已下线" in flashed and "仍链接到它" in flashed and "《POS机提示“该商户没有权限”：排查指南》" in flashed
     assert merchant.get(f"/articles/{SLUG}").status_code == 404
     assert SLUG not in text_of(merchant.get("/search?q=退货提示无权限"))
     assert SLUG not in text_of(merchant.get("/categories/txn-not-enabled"))

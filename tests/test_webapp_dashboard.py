@@ -62,12 +62,16 @@ def test_an_admin_gets_a_notice_link_with_suggested_text(admin_client, busy_desk
     assert links, "no 发布公告 link"
     texts = [parse_qs(urlsplit(unquote(link.replace("&amp;", "&"))).query)["text"][0] for link in links]
     assert any("应答码 A0" in t and "正在处理" in t for t in texts)
+    # A cause burst is announced by what merchants see, not by the cause's name.
+    assert "部分终端出现通讯失败或连接超时，我们正在处理，请稍后再试。" in texts
 
 
 def test_a_bad_range_on_the_page_says_so_and_shows_the_last_30_days(agent_client):
     response = agent_client.get("/agent/dashboard?from=2026-02-30")
     assert response.status_code == 400
     assert "日期有误" in text_of(response) and "每日工单量" in text_of(response)
+    download = agent_client.get("/agent/dashboard/volume.csv?from=xx")
+    assert download.status_code == 400 and text_of(download).startswith("日期有误：")
 
 
 def test_csv_has_a_bom_a_header_and_the_numbers_the_chart_plots(agent_client, busy_desk):

@@ -180,6 +180,8 @@ def test_the_cli_trains_lists_and_rolls_back(app, full_version):
 
     result = runner.invoke(cli, ["triage", "rollback", refused])
     assert result.exit_code == 1 and "--anyway --note" in result.output
+    result = runner.invoke(cli, ["triage", "rollback", refused, "--anyway"])
+    assert result.exit_code == 1 and "--anyway 需要 --note" in result.output
     result = runner.invoke(cli, ["triage", "rollback", refused, "--anyway", "--note", "对比一下"])
     assert result.exit_code == 0 and _current_version(app) == refused
     result = runner.invoke(cli, ["triage", "rollback", full_version])

@@ -44,11 +44,8 @@ def search(
     if triager is None:
         return lexical.search(db, analysis, audience, limit)
     model = triager.model
-    scores = model.scores(analysis)
-    if not model.in_scope(analysis, scores) and analysis.typos:
-        # 东结了怎么办: out of scope as typed, in scope once the typo reads 冻结.
-        scores = model.scores(analyse(analysis.corrected(), MAX_QUERY_CHARS))
-    if not model.in_scope(analysis, scores):
+    scores = _scores_in_scope(triager, analysis)
+    if scores is None:
         return []
     words, found = lexical.candidates(db, analysis, audience, known_only=True)
     order = scores.articles.argsort()[::-1][:LEARNED_CANDIDATES]
@@ -61,6 +58,22 @@ def search(
     ranked = sorted(combined.items(), key=lambda item: (-item[1], item[0]))
     top = ranked[0][1] if ranked else 0.0
     return lexical.hits(db, words, [(slug, score) for slug, score in ranked if score >= MIN_SHARE * top][:limit])
+
+
+def about_pos_acquiring(triager: Triager, query: str | Analysis) -> bool:
+    """Whether search would answer this query at all (the scope check `search` applies)."""
+    analysis = query if isinstance(query, Analysis) else analyse(query or "", MAX_QUERY_CHARS)
+    return _scores_in_scope(triager, analysis) is not None
+
+
+def _scores_in_scope(triager: Triager, analysis: Analysis):
+    """The model's scores for the query when it is about POS acquiring, else None."""
+    model = triager.model
+    scores = model.scores(analysis)
+    if not model.in_scope(analysis, scores) and analysis.typos:
+        # 东结了怎么办: out of scope as typed, in scope once the typo reads 冻结.
+        scores = model.scores(analyse(analysis.corrected(), MAX_QUERY_CHARS))
+    return scores if model.in_scope(analysis, scores) else None
 
 
 def _visible(db: sqlite_utils.Database, slugs: list[str], audience: str) -> set[str]:

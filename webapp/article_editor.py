@@ -223,8 +223,13 @@ def publish(slug: str):
 @bp.post("/<slug>/unpublish")
 def unpublish(slug: str):
     """Unpublish an article: it leaves every page, search and suggestion until published again."""
+    done = "文章已下线，商户和客服都看不到它了。"
+    linking = article_edits.linking_to(get_desk(), slug)
+    if linking:
+        names = "、".join(f"《{title}》" for _, title in linking)
+        done += f"注意：{names}仍链接到它，读者点开会看到“找不到页面”，请修改这些文章。"
     return _action(
         slug,
         lambda: article_edits.set_published(get_desk(), slug, False, current_user.username, address=_address()),
-        "文章已下线，商户和客服都看不到它了。",
+        done,
     )

@@ -40,12 +40,32 @@ def _names() -> tuple[dict[str, str], dict[str, str]]:
     return categories, titles
 
 
+# What a banner tells merchants while a cause bursts: what they see and that it is being handled,
+# never that the cause is theirs (operation, cards, limits are what a merchant can check himself).
+BURST_NOTICES = {
+    "txn-not-enabled": "部分终端交易提示“该商户没有权限”，我们正在核查处理，请稍后再试。",
+    "merchant-risk-status": "部分商户交易受限，我们正在核查处理，结果会通过工单回复，请留意。",
+    "merchant-info": "近期商户资料审核的咨询较多，我们正在加快处理，请耐心等待审核结果。",
+    "terminal-binding": "部分终端提示未登记或被停用，我们正在核查处理，请稍后再试。",
+    "terminal-software": "部分终端签到失败或提示重新签到，我们正在处理，请稍后再试。",
+    "operation": "近期交易操作类问题咨询较多，请先查看帮助中心的操作指南，仍有问题请提交工单。",
+    "limits": "近期交易限额类问题咨询较多，请先查看帮助中心的限额说明，仍有问题请提交工单。",
+    "card-issuer": "近期部分银行卡交易被拒较多，请让持卡人联系发卡行，或换卡重试。",
+    "network-host": "部分终端出现通讯失败或连接超时，我们正在处理，请稍后再试。",
+    "device-hardware": "近期设备故障报修较多，我们正在加快处理，请耐心等待。",
+    "settlement": "部分商户的交易款到账延迟，我们正在核查处理，资金安全，无需重复提交工单。",
+    "fees": "近期费率和收费问题咨询较多，我们正在逐一核实，结果会通过工单回复。",
+    "illegal-acquiring": "近期有冒充客服、以“POS机停用/升级/降费率”为由的诈骗短信和电话，请勿点击链接或透露验证码。",
+    "service-requests": "近期业务办理咨询较多，我们正在加快处理，请耐心等待工单回复。",
+}
+
+
 def notice_text(burst: Burst, category_names: dict[str, str]) -> str:
     """A banner an admin may publish for this burst (editable before it goes out)."""
     if burst.kind == "code":
         return f"部分终端交易返回应答码 {burst.key}，我们正在处理，请稍后再试。"
     name = category_names.get(burst.key, burst.key)
-    return f"部分商户反映“{name}”相关问题增多，我们正在处理，请稍后再试。"
+    return BURST_NOTICES.get(burst.key, f"近期“{name}”相关问题增多，我们正在处理，请稍后再试。")
 
 
 def notice_link(text: str) -> str:
@@ -93,8 +113,8 @@ def dashboard_csv(chart: str):
         abort(404)
     try:
         span, stats = current_stats(request.args)
-    except RangeError as e:
-        abort(400, description=e.message)
+    except RangeError as e:  # a download has no page to show a message on: the file says it
+        return Response(f"日期有误：{e.message}\n", 400, mimetype="text/plain")
     category_names, titles = _names()
     found = next(c for c in charts(stats, category_names, titles) if c.id == chart)
     name = f"posdesk-{chart}-{span.start.isoformat()}-{span.end.isoformat()}.csv"

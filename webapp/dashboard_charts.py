@@ -72,6 +72,14 @@ def _hours(minutes: float | None) -> float | None:
     return None if minutes is None else round(minutes / 60, 2)
 
 
+def _off_topic_note(queries) -> str:
+    off = [q for q in queries if q.in_scope is False]
+    if not off:
+        return ""
+    examples = "、".join(f"“{q.query}”" for q in off[:3])
+    return f"另有 {sum(q.count for q in off)} 次与 POS 收单无关（如{examples}），本就不该有结果，未列出。"
+
+
 def _queries(chart_id: str, title: str, note: str, found: list[QueryCount]) -> Chart:
     return Chart(
         chart_id,
@@ -252,8 +260,8 @@ def charts(stats: Stats, category_names: dict[str, str], article_titles: dict[st
             "no_result",
             "没有结果的搜索",
             f"共 {gaps.searches.no_result_total} 次（全部搜索 {gaps.searches.searches} 次）："
-            "该写的文章或该加的同义词。",
-            gaps.searches.no_result,
+            "该写的文章或该加的同义词。" + _off_topic_note(gaps.searches.no_result),
+            [q for q in gaps.searches.no_result if q.in_scope is not False],
         ),
         _queries(
             "no_click",

@@ -23,7 +23,17 @@ def schemas() -> dict:
     """The component schemas of the stats answer."""
     outcome = _object(["filed", "abandoned", "still_open"], {k: _COUNT for k in ("filed", "abandoned", "still_open")})
     query_count = _object(
-        ["query", "count", "last_seen"], {"query": {"type": "string"}, "count": _COUNT, "last_seen": {"type": "string"}}
+        ["query", "count", "last_seen", "in_scope"],
+        {
+            "query": {"type": "string"},
+            "count": _COUNT,
+            "last_seen": {"type": "string"},
+            "in_scope": {
+                "type": "boolean",
+                "nullable": True,
+                "description": "About POS acquiring by the model's scope check (no-result searches; null: not judged).",
+            },
+        },
     )
     version = _object(
         ["model_version", "triaged", "decided", "confirmed", "accuracy", "precision", "confusions"],

@@ -80,7 +80,7 @@ def _echo_comparison(outcome: retraining.Outcome) -> None:
     current = comparison["compared_with"] or "none"
     click.echo(
         f"compared with the current model {current} (tolerance: macro-F1 {limits['macro_f1']:g}, "
-        f"auto-routed accuracy {limits['auto_accuracy']:g})"
+        f"auto-routed accuracy {limits['auto_accuracy']:g}, auto-routed share {limits.get('auto_share', 0):g})"
     )
     for row in comparison["sets"]:
         if not row["candidate"]:
@@ -157,10 +157,12 @@ def rollback_command(version: str, anyway: bool, note: str) -> None:
     known = model_versions.get_version(desk, version)
     reason = None
     if known and known.status == "refused":
-        if not anyway or not note.strip():
+        if not anyway:
             raise click.ClickException(
                 f'版本 {version} 未通过评估（{known.reason}）；确要发布请加 --anyway --note "原因"'
             )
+        if not note.strip():
+            raise click.ClickException('--anyway 需要 --note "原因"：为什么仍要发布未通过评估的版本（记入审计日志）')
         reason = f"{known.reason}；仍然发布（cli）：{note.strip()}"
     try:
         promoted = retraining.make_current(current_app._get_current_object(), version, "cli", reason)

@@ -356,6 +356,16 @@ def set_published(
         raise
 
 
+def linking_to(desk: Desk, slug: str) -> list[tuple[str, str]]:
+    """The published articles other than `slug` that name it in `related` or link to it in their body,
+    as (slug, title) sorted by slug: what shows a broken link once `slug` is unpublished."""
+    return [
+        (a.slug, a.article.title)
+        for a in list_articles(desk)
+        if a.slug != slug and a.article.published and (slug in a.article.related or slug in a.article.linked_slugs)
+    ]
+
+
 def _desk_article(row: dict) -> DeskArticle:
     article = _parse(row["path"].rsplit("/", 1)[-1], row["content"])
     return DeskArticle(article, row["content"], row["updated"], row["edited_by"])

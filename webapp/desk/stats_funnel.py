@@ -55,6 +55,7 @@ class QueryCount:
     query: str
     count: int
     last_seen: str
+    in_scope: bool | None = None  # about POS acquiring, by the model's scope check (None: no model)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ triage called out of scope that agents put in a cause category, and clusters of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 
@@ -69,11 +69,24 @@ def off_topic(desk: Desk, span: StatsRange) -> list[OffTopic]:
     return out
 
 
+def _scoped(found: Searches, triager) -> Searches:
+    """The searches with each no-result query marked in or out of scope (a question about something
+    else, 违章查询 say, found nothing as it should: no article is missing)."""
+    from triage.model import Triager
+    from triage.relevance import about_pos_acquiring
+
+    if not isinstance(triager, Triager):  # no model yet (or a test's stand-in): search had no scope check
+        return found
+
+    marked = [replace(q, in_scope=about_pos_acquiring(triager, q.query)) for q in found.no_result]
+    return replace(found, no_result=marked)
+
+
 def gaps(desk: Desk, span: StatsRange, triager=None, cluster_tickets: int = stats_clusters.MAX_TICKETS) -> Gaps:
     """The range's content gaps; clusters over at most `cluster_tickets` recent low-confidence tickets."""
     found = off_topic(desk, span)
     return Gaps(
-        searches=searches(desk, span),
+        searches=_scoped(searches(desk, span), triager),
         off_topic_total=sum(o.count for o in found),
         off_topic=found,
         clusters=stats_clusters.clusters(desk, span, triager, cluster_tickets),

@@ -14,17 +14,41 @@
   Chart.defaults.maintainAspectRatio = false;
   Chart.defaults.animation = false;
 
+  // A phone (390 px) gets every bar its label (shortened; the table below has it whole), a smaller
+  // legend, and boxes tall enough for the legend and the bars.
+  var narrow = window.matchMedia("(max-width: 600px)").matches;
+  var LABEL_CHARS = 10;
+
+  function shortened(label) {
+    return narrow && label.length > LABEL_CHARS ? label.slice(0, LABEL_CHARS - 1) + "…" : label;
+  }
+
   document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
     var chart = data[canvas.getAttribute("data-chart")];
     if (!chart) return;
     var horizontal = chart.horizontal;
+    var legend = chart.series.length > 1;
+    var box = canvas.parentNode;
+    var height = box.clientHeight;
+    if (horizontal) height = Math.max(height, chart.labels.length * (narrow ? 22 : 26) + 60);
+    if (legend && narrow) height += Math.ceil(chart.series.length / 2) * 18;
+    box.style.height = height + "px";
     var valueAxis = {
       stacked: chart.stacked,
       beginAtZero: true,
       ticks: chart.unit ? {} : { precision: 0 }, // counts: whole numbers only
       title: { display: !!chart.unit, text: chart.unit },
     };
-    var labelAxis = { stacked: chart.stacked, ticks: { autoSkip: true, maxRotation: 60 } };
+    var labelAxis = {
+      stacked: chart.stacked,
+      ticks: {
+        autoSkip: !horizontal, // a horizontal chart has room for every category
+        maxRotation: 60,
+        callback: function (value) {
+          return shortened(String(this.getLabelForValue(value)));
+        },
+      },
+    };
     new Chart(canvas, {
       type: chart.kind,
       data: {
@@ -42,7 +66,11 @@
         indexAxis: horizontal ? "y" : "x",
         responsive: true,
         plugins: {
-          legend: { display: chart.series.length > 1, position: "bottom", labels: { boxWidth: 12 } },
+          legend: {
+            display: legend,
+            position: "bottom",
+            labels: narrow ? { boxWidth: 8, padding: 6, font: { size: 10 } } : { boxWidth: 12 },
+          },
         },
         scales: horizontal ? { x: valueAxis, y: labelAxis } : { x: labelAxis, y: valueAxis },
       },
