@@ -100,6 +100,7 @@ def test_an_admin_sees_every_chart_drawn_on_desktop_and_phone(app, live_server, 
         expect(page.locator("#bursts")).to_contain_text("应答码 A0")
         expect(page.locator("#bursts").get_by_role("link", name="发布公告").first).to_be_visible()
         canvases = page.locator("canvas[data-chart]")
+        page.wait_for_load_state("load")  # the h1 shows before the chart scripts at the end of the body run
         drawn = page.evaluate(
             """() => Array.from(document.querySelectorAll('canvas[data-chart]')).map(c => [
                 c.dataset.chart, !!Chart.getChart(c), c.width > 0 && c.height > 0])"""

@@ -47,8 +47,9 @@ def search(
     scores = _scores_in_scope(triager, analysis)
     if scores is None:
         return []
-    words, found = lexical.candidates(db, analysis, audience, known_only=True)
     order = scores.articles.argsort()[::-1][:LEARNED_CANDIDATES]
+    learned = [model.slugs[i] for i in order]
+    words, found = lexical.candidates(db, analysis, audience, known_only=True, learned=learned)
     best = float(scores.articles[order[0]]) or 1.0
     combined = {model.slugs[i]: float(scores.articles[i]) / best for i in order}
     visible = _visible(db, list(combined), audience)
