@@ -200,3 +200,27 @@ def test_init_keeps_a_desk_edit_and_kb_export_writes_it_back(app, editor_client,
     assert (tmp_path / "articles" / f"{SLUG}.md").read_text(encoding="utf-8") == CHANGED
     again = runner.invoke(cli, ["kb", "export", "--to", str(tmp_path)])
     assert again.output.strip() == f"exported to {tmp_path}: 0 written, 71 unchanged"
+
+
+def test_a_save_over_someone_elses_newer_version_is_refused_then_replaces_it_knowingly(
+    app, editor_client, admin_client
+):
+    def opened(client) -> dict:
+        page = text_of(client.get(EDIT))
+        fields = dict(re.findall(r'name="(csrf_token|base)"[^>]*value="([^"]*)"', page))
+        return {**fields, "source": textarea(page)}
+
+    mine, theirs = opened(editor_client), opened(admin_client)
+    assert mine["base"] and mine["base"] == theirs["base"]
+    assert admin_client.post(EDIT, data={**theirs, "source": CHANGED}).status_code == 302
+
+    late = ORIGINAL.replace("## 症状", "## 症状\n\n- 编辑 wang 的改动。", 1)
+    refused = editor_client.post(EDIT, data={**mine, "source": late})
+    page = text_of(refused)
+    assert refused.status_code == 409 and "已被 boss 修改（第 2 版" in page and textarea(page) == late
+    assert article_edits.get_article(get_desk(app), SLUG).source == CHANGED  # theirs stands
+
+    again = dict(re.findall(r'name="(csrf_token|base)"[^>]*value="([^"]*)"', page))
+    assert editor_client.post(EDIT, data={**again, "source": late}).status_code == 302
+    assert article_edits.get_article(get_desk(app), SLUG).source == late
+    assert [r.number for r in article_edits.history(get_desk(app), SLUG)][:3] == [3, 2, 1]

@@ -8,11 +8,12 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user
 
 from kb.articles import ArticleError, parse_article_text
+from webapp import knowledge
 from webapp.agent import desk_context
 from webapp.auth import require_login
 from webapp.db import get_desk, recheck_knowledge
 from webapp.desk import article_edits
-from webapp.desk.article_edits import ArticleNotFound, EditError
+from webapp.desk.article_edits import ArticleNotFound, EditConflict, EditError
 from webapp.errors import refuse
 from webapp.forms import ActionForm, ArticleSourceForm, NewArticleForm
 from webapp.render import render_markdown_uncached
@@ -119,7 +120,7 @@ def edit(slug: str):
     """Edit an article's whole source: "预览" shows it as merchants will see it, "保存" stores it as the
     next revision; refused text comes back with the errors beside it, as typed."""
     found = article_edits.get_article(get_desk(), slug) or abort(404)
-    form = ArticleSourceForm(data={"source": found.source})
+    form = ArticleSourceForm(data={"source": found.source, "base": knowledge.digest(found.source)})
     if request.method == "GET":
         return _editor_page(form, slug, found, found.article)
     if not form.validate_on_submit():
@@ -129,8 +130,18 @@ def edit(slug: str):
         return _editor_page(form, slug, found, preview, errors)
     try:
         revision = article_edits.save(
-            get_desk(), slug, form.source.data, current_user.username, current_user.is_admin, _address()
+            get_desk(),
+            slug,
+            form.source.data,
+            current_user.username,
+            current_user.is_admin,
+            _address(),
+            base=form.base.data or None,
         )
+    except EditConflict as e:  # the typed text comes back; a second save knowingly replaces theirs
+        form.base.data = e.current
+        preview, _ = _preview(slug, form.source.data)
+        return _editor_page(form, slug, found, preview, e.messages, 409)
     except EditError as e:
         preview, _ = _preview(slug, form.source.data)
         return _editor_page(form, slug, found, preview, e.messages, 400)

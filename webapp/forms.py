@@ -145,6 +145,8 @@ class ArticleSourceForm(DeskForm):
     desk (`webapp.desk.article_edits`) validates it."""
 
     source = TextAreaField("文章全文（头信息 + Markdown 正文）", validators=[InputRequired("请填写文章全文")])
+    # The digest of the source this edit started from: a save over someone else's newer one is refused.
+    base = HiddenField(default="")
 
 
 class NewArticleForm(ArticleSourceForm):

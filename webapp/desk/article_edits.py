@@ -75,6 +75,24 @@ class EditError(ValueError):
         ]
 
 
+class EditConflict(EditError):
+    """The article changed after the editor opened it: `current` is the digest of its source now, so
+    that saving again, knowingly, replaces that version (which stays in the history)."""
+
+    def __init__(self, current: str, by: str, number: int | None) -> None:
+        which = f"第 {number} 版，" if number else ""
+        super().__init__(
+            [
+                (
+                    "source",
+                    f"你打开这篇文章之后，它已被 {by} 修改（{which}见“修改历史”），你的修改没有保存。"
+                    "请先查看对方的修改；再次点击“保存”将以你的版本替换它（对方的版本仍保留在历史中）。",
+                )
+            ]
+        )
+        self.current = current
+
+
 class ArticleNotFound(LookupError):
     """No article (or no such revision of it) in the desk's sources."""
 
@@ -275,9 +293,11 @@ def _change(
     make,
     note: str | None = None,
     address: str | None = None,
+    base: str | None = None,
 ) -> Revision:
-    """The common path of every change: in one write transaction, read the current source, let
-    `make(row)` give the new one, validate it, refuse a change that changes nothing, record it."""
+    """The common path of every change: in one write transaction, read the current source (refuse
+    when it is no longer `base`), let `make(row)` give the new one, validate it, refuse a change that
+    changes nothing, record it."""
     with desk.write() as conn:
         desk.serialise(conn, "posdesk.knowledge.publish")  # `init` and editors take turns on the sources
         rows = _rows(conn)
@@ -286,12 +306,20 @@ def _change(
             raise ArticleNotFound(slug)
         if row is not None and action == "create":
             raise EditError([("slug", f"{slug} 已被文章“{_title(row, slug)}”使用，请换一个")])
+        if base is not None and row is not None and row["sha256"] != base:
+            raise EditConflict(row["sha256"], row["edited_by"] or SEED_AUTHOR, _last_number(conn, slug))
         content = normalise_source(make(row))
         known = _knowledge(rows)
         _check(slug, content, known, known.articles.get(slug), is_admin)
         if row is not None and content == row["content"]:
             raise EditError([("source", "内容没有变化，未保存新版本")])
         return _record(desk, conn, slug, content, author, action, row, note, address)
+
+
+def _last_number(conn: Connection, slug: str) -> int | None:
+    return conn.execute(
+        select(func.max(article_revisions.c.number)).where(article_revisions.c.path == source_path(slug))
+    ).scalar()
 
 
 def _title(row: dict, slug: str) -> str:
@@ -302,15 +330,25 @@ def _title(row: dict, slug: str) -> str:
 
 
 def save(
-    desk: Desk, slug: str, source: str, author: str, is_admin: bool = False, address: str | None = None
+    desk: Desk,
+    slug: str,
+    source: str,
+    author: str,
+    is_admin: bool = False,
+    address: str | None = None,
+    base: str | None = None,
 ) -> Revision:
     """Save an edited article's whole source as its next revision (audited as `article.save`).
+
+    `base`: the sha256 (`knowledge.digest`) of the source the editor started from; when the article
+    has changed since (another editor saved, `init` published data/), EditConflict says by whom and
+    nothing is stored, so a save never silently undoes someone else's.
 
     EditError (Chinese, per field) when the source does not parse, names an unknown category, code or
     article, switches the audience without `is_admin`, or changes nothing; ArticleNotFound when there
     is no such article. Nothing is stored then.
     """
-    return _change(desk, slug, author, is_admin, "save", lambda row: source, address=address)
+    return _change(desk, slug, author, is_admin, "save", lambda row: source, address=address, base=base)
 
 
 def create(
