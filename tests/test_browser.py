@@ -187,13 +187,18 @@ def test_main_pages_fit_desktop_and_phone(app, live_server, page_at, agent_accou
         page.get_by_role("button", name="提交工单").click()
         page.locator("#ticket-number").wait_for()
         _check_and_shoot(page, folder / f"ticket-filed-{label}.png", viewport)
-        page.goto(live_server + "/agent/login")
-        page.fill("input[name=username]", agent_account[0])
-        page.fill("input[name=password]", agent_account[1])
-        page.get_by_role("button", name="登录").click()
+        log_in(page, live_server, *agent_account)
         for name, path in DESK_SCREENS:
             page.goto(live_server + path)
             _check_and_shoot(page, folder / f"{name}-{label}.png", viewport)
+
+
+def log_in(page, live_server: str, username: str, password: str, then: str = "") -> None:
+    """Log `page` in to the desk through its login form (and on to `then`, a desk path)."""
+    page.goto(live_server + "/agent/login" + (f"?next={then}" if then else ""))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.get_by_role("button", name="登录").click()
 
 
 def _check_and_shoot(page, path: Path, viewport: dict) -> None:
@@ -236,10 +241,7 @@ def test_the_merchant_loop_photo_template_reply_status_link_and_rating(
     assert re.fullmatch(rf"{re.escape(live_server)}/tickets/track/[A-Za-z0-9_-]{{32,}}", status_url)
 
     agent = page_at()
-    agent.goto(live_server + "/agent/login")
-    agent.fill("input[name=username]", agent_account[0])
-    agent.fill("input[name=password]", agent_account[1])
-    agent.get_by_role("button", name="登录").click()
+    log_in(agent, live_server, *agent_account)
     agent.get_by_role("link", name=number).click()
     expect(agent.locator(".photo-list img, .attachments img").first).to_be_visible()  # the merchant's photo
     agent.select_option("#article", value="refund-void-permission")
@@ -285,14 +287,8 @@ def test_the_team_desk_assign_find_bulk_close_and_audit(app, live_server, page_a
     folder = Path(os.environ.get("POSDESK_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
 
-    def log_in(page, username, password):
-        page.goto(live_server + "/agent/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", password)
-        page.get_by_role("button", name="登录").click()
-
     lina = page_at()
-    log_in(lina, *agent_account)
+    log_in(lina, live_server, *agent_account)
     lina.goto(live_server + "/agent/?view=unassigned")
     lina.get_by_role("link", name=refund.number).click()
     lina.get_by_role("button", name="指派给我").click()
@@ -312,13 +308,13 @@ def test_the_team_desk_assign_find_bulk_close_and_audit(app, live_server, page_a
     expect(lina.locator(".flash-success")).to_be_visible()
 
     wang = page_at()
-    log_in(wang, "wang", "agent-pass-2")
+    log_in(wang, live_server, "wang", "agent-pass-2")
     wang.goto(live_server + "/agent/?view=unassigned")
     for ticket in [refund, *duplicates]:
         expect(wang.get_by_role("link", name=ticket.number)).to_have_count(0)
 
     boss = page_at()
-    log_in(boss, "boss", "admin-pass-1")
+    log_in(boss, live_server, "boss", "admin-pass-1")
     boss.goto(live_server + "/agent/admin/audit")
     log = boss.locator("table")
     expect(log).to_contain_text("批量处理工单")

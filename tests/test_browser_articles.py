@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import _account
-from test_browser import CHROMIUM, DESKTOP, browser, live_server, page_at  # noqa: F401,F811  (fixtures)
+from test_browser import CHROMIUM, DESKTOP, browser, live_server, log_in, page_at  # noqa: F401,F811  (fixtures)
 
 from kb.paths import data_dir
 
@@ -40,10 +40,7 @@ def test_an_admin_edits_an_article_then_reverts_it(app, live_server, page_at, tm
     expect(_merchant_page(page_at, live_server).locator(".prose")).not_to_contain_text(ADDED)
 
     admin = page_at(DESKTOP)
-    admin.goto(live_server + "/agent/login")
-    admin.fill("input[name=username]", "boss")
-    admin.fill("input[name=password]", "admin-pass-1")
-    admin.get_by_role("button", name="登录").click()
+    log_in(admin, live_server, "boss", "admin-pass-1")
     admin.get_by_role("link", name="文章编辑").click()
     expect(admin.locator("h1")).to_have_text("文章编辑")
     admin.locator(f"#article-{SLUG}").get_by_role("link", name="编辑").click()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 from stats_helpers import add_event, add_ticket
-from test_browser import CHROMIUM, DESKTOP, PHONE, browser, live_server, page_at  # noqa: F401 (fixtures)
+from test_browser import CHROMIUM, DESKTOP, PHONE, browser, live_server, log_in, page_at  # noqa: F401 (fixtures)
 
 from webapp.desk.stats import CHINA_TIME
 
@@ -92,10 +92,7 @@ def test_an_admin_sees_every_chart_drawn_on_desktop_and_phone(app, live_server, 
     for name, viewport in (("dashboard", DESKTOP), ("dashboard-phone", PHONE)):
         page = page_at(viewport)
         errors = _errors_of(page)
-        page.goto(live_server + "/agent/login?next=/agent/dashboard")
-        page.fill("input[name=username]", "boss")
-        page.fill("input[name=password]", "admin-pass-1")
-        page.get_by_role("button", name="登录").click()
+        log_in(page, live_server, "boss", "admin-pass-1", then="/agent/dashboard")
         expect(page.locator("h1")).to_have_text("数据看板")
         expect(page.locator("#bursts")).to_contain_text("应答码 A0")
         expect(page.locator("#bursts").get_by_role("link", name="发布公告").first).to_be_visible()

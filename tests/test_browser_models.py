@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, DESKTOP, _check_and_shoot, browser, live_server, page_at  # noqa: F401
+from test_browser import CHROMIUM, DESKTOP, _check_and_shoot, browser, live_server, log_in, page_at  # noqa: F401
 
 from triage.model import MODEL_FILE, SIDECAR_FILE, read_sidecar
 
@@ -51,10 +51,7 @@ def test_an_admin_retrains_and_sees_the_candidate_beside_the_current_model(
     set_category(desk, ticket.id, "settlement", "boss")  # new data: the retrain makes a new version
 
     page = page_at()
-    page.goto(live_server + "/agent/login")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", "admin-pass-1")
-    page.get_by_role("button", name="登录").click()
+    log_in(page, live_server, "boss", "admin-pass-1")
     page.get_by_role("link", name="模型版本").click()
     refused = page.locator(f"#version-{tiny.version}")
     expect(refused.locator(".badge")).to_have_text("未通过")

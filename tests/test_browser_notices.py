@@ -29,10 +29,7 @@ def test_an_admin_publishes_a_notice_that_a_merchants_phone_then_shows(app, live
 
     create_user(get_desk(app), "boss", "admin-pass-1", "admin")
     admin = page_at()
-    admin.goto(live_server + "/agent/login")
-    admin.fill("input[name=username]", "boss")
-    admin.fill("input[name=password]", "admin-pass-1")
-    admin.get_by_role("button", name="登录").click()
+    test_browser.log_in(admin, live_server, "boss", "admin-pass-1")
     admin.get_by_role("link", name="公告").click()
     expect(admin.locator("h1")).to_have_text("公告")
     admin.fill("textarea[name=text]", TEXT)
