@@ -23,7 +23,7 @@ from webapp.desk.tickets import (
     _event_view,
     _record,
     _require,
-    check_encodable,
+    required_text,
     set_status,
 )
 
@@ -71,18 +71,7 @@ def agent_display_name(username: str) -> str:
 
 def clean_body(body: object) -> str:
     """The reply's text stripped; TicketError when it is not text, empty or too long."""
-    if not isinstance(body, str):
-        raise TicketError("body must be a string")
-    body = body.strip()
-    if not body:
-        raise TicketError("body is empty", "回复内容不能为空。")
-    if len(body) > REPLY_MAX_CHARS:
-        raise TicketError(
-            f"body is longer than {REPLY_MAX_CHARS} characters",
-            f"回复内容不能超过 {REPLY_MAX_CHARS} 个字。",
-        )
-    check_encodable(body, "body")
-    return body
+    return required_text(body, "body", "回复内容", REPLY_MAX_CHARS)
 
 
 def _reply_from_row(row) -> Reply:

@@ -12,7 +12,7 @@ from sqlalchemy import delete, insert, or_, select, update
 from webapp.desk.replies import REPLY_MAX_CHARS
 from webapp.desk.schema import reply_templates
 from webapp.desk.storage import Desk, now
-from webapp.desk.tickets import TicketError, check_encodable
+from webapp.desk.tickets import required_text
 
 NAME_MAX_CHARS = 40
 PLACEHOLDERS = ("商户号", "工单号", "文章链接")
@@ -38,24 +38,10 @@ def fill(body: str, values: Mapping[str, str]) -> str:
 
 
 def _clean(name: str, body: str) -> tuple[str, str]:
-    name, body = (name or "").strip(), (body or "").strip()
-    if not name:
-        raise TicketError("name is empty", "模板名称不能为空。")
-    if len(name) > NAME_MAX_CHARS:
-        raise TicketError(
-            f"name is longer than {NAME_MAX_CHARS} characters",
-            f"模板名称不能超过 {NAME_MAX_CHARS} 个字。",
-        )
-    if not body:
-        raise TicketError("body is empty", "模板内容不能为空。")
-    if len(body) > REPLY_MAX_CHARS:
-        raise TicketError(
-            f"body is longer than {REPLY_MAX_CHARS} characters",
-            f"模板内容不能超过 {REPLY_MAX_CHARS} 个字。",
-        )
-    check_encodable(name, "name")
-    check_encodable(body, "body")
-    return name, body
+    return (
+        required_text(name or "", "name", "模板名称", NAME_MAX_CHARS),
+        required_text(body or "", "body", "模板内容", REPLY_MAX_CHARS),
+    )
 
 
 def _template(row) -> ReplyTemplate:

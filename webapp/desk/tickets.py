@@ -185,6 +185,20 @@ def check_encodable(value: str, label: str) -> None:
         raise TicketError(f"{label} holds a character that is not valid Unicode (a lone surrogate)") from e
 
 
+def required_text(value: object, field: str, name: str, max_chars: int) -> str:
+    """`value` stripped: text that is not empty, at most `max_chars` characters and storable as UTF-8.
+    TicketError otherwise, naming `field` in English and `name` (回复内容, 模板名称) in Chinese."""
+    if not isinstance(value, str):
+        raise TicketError(f"{field} must be a string")
+    value = value.strip()
+    if not value:
+        raise TicketError(f"{field} is empty", f"{name}不能为空。")
+    if len(value) > max_chars:
+        raise TicketError(f"{field} is longer than {max_chars} characters", f"{name}不能超过 {max_chars} 个字。")
+    check_encodable(value, field)
+    return value
+
+
 def _clean_field(value: str | None, label: str) -> str:
     value = (value or "").strip()
     if len(value) > FIELD_MAX_CHARS:
