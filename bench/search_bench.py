@@ -26,6 +26,8 @@ from pathlib import Path
 
 import sqlite_utils
 from peers import Bm25sPeer, build_peers
+from startup_bench import cold_starts, compile_bytecode, posdesk_command
+from startup_bench import report as startup_report
 from synthetic import write_corpus
 
 from kb.articles import load_articles
@@ -38,7 +40,6 @@ from triage.model import load_model
 from triage.training import train
 
 REPO = Path(__file__).resolve().parent.parent
-COLD_QUERY = "退货显示没有权限"
 OFF_TOPIC = ("offtopic", "off-topic")
 TARGETS = {"mrr": 0.95, "recall5": 0.98, "lead": 0.05, "rejection": 0.95, "flip": 0.02, "p99_big_ms": 10.0}
 # Words that change nothing about what a merchant asks (urgency, politeness, noise, a brand).
@@ -262,29 +263,6 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def _posdesk(*args: str) -> list[str]:
-    return [str(Path(sys.executable).with_name("posdesk")), *args]
-
-
-def cold_starts(instance: Path, runs: int) -> dict[str, list[float]]:
-    """Wall seconds of fresh processes, interleaved: `posdesk search` to its first answer, and a bare
-    Python loading jieba's dictionary (the floor any jieba-based search pays). One untimed run of
-    each comes first, so the OS file cache and jieba's cache are warm, as on a server."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    commands = {
-        f'`posdesk search "{COLD_QUERY}"`': _posdesk("--instance", str(instance), "search", COLD_QUERY),
-        "`python -c 'import jieba; jieba.initialize()'`": [sys.executable, "-c", "import jieba; jieba.initialize()"],
-    }
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for i in range(runs + 1):
-        for name, cmd in commands.items():
-            start = time.perf_counter()
-            subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True)
-            if i:
-                times[name].append(time.perf_counter() - start)
-    return times
-
-
 def speed_report(queries: list[Query], triager, big: int, rounds: int, runs: int) -> list[str]:
     """Latency of the shipped ranker beside bm25s at the real and a synthetic corpus, and cold start."""
     rows = []
@@ -292,7 +270,7 @@ def speed_report(queries: list[Query], triager, big: int, rounds: int, runs: int
     with tempfile.TemporaryDirectory(prefix="posdesk-bench-") as tmp:
         instance = Path(tmp) / "instance"
         _progress("posdesk init on a temporary instance ...")
-        subprocess.run(_posdesk("--instance", str(instance), "init"), cwd=REPO, check=True, capture_output=True)
+        subprocess.run(posdesk_command("--instance", str(instance), "init"), cwd=REPO, check=True, capture_output=True)
         corpora = [(open_db(instance / "knowledge.db"), load_articles())]
         if big:
             _progress(f"generating and indexing a synthetic corpus of {big:,} articles ...")
@@ -309,6 +287,7 @@ def speed_report(queries: list[Query], triager, big: int, rounds: int, runs: int
             name = f"{n:,} articles" + (" (real)" if n == real else f" ({real} real + {n - real:,} generated)")
             rows.append((name, n, mine, peer))
         _progress(f"cold start, {runs} runs each ...")
+        compile_bytecode()
         cold = cold_starts(instance, runs)
     lines = [
         "### Speed",
@@ -334,23 +313,9 @@ def speed_report(queries: list[Query], triager, big: int, rounds: int, runs: int
             f"Target p99 ≤ {TARGETS['p99_big_ms']:.0f} ms at {big:,} articles: {p99:.2f} ms, "
             f"met: {_yes(p99 <= TARGETS['p99_big_ms'])}.",
         ]
-    first, floor = cold.values()
-    lines += [
-        "",
-        f"Cold start, {runs} fresh processes each, interleaved, after one untimed run of each:",
-        "",
-        "| Process | Median | Min | Max |",
-        "|---|---:|---:|---:|",
-        *(_row(name, seconds) for name, seconds in cold.items()),
-        "",
-        f"`posdesk search` to its first answer takes {statistics.median(first) / statistics.median(floor):.2f}× "
-        f"jieba's dictionary load (medians; {min(first) / min(floor):.2f}× by minimum).",
-    ]
+    lines += ["", f"Cold start, {runs} fresh processes each, interleaved, after one untimed run of each:", ""]
+    lines += startup_report(cold)
     return lines
-
-
-def _row(label: str, seconds: list[float]) -> str:
-    return f"| {label} | {statistics.median(seconds):.2f} s | {min(seconds):.2f} s | {max(seconds):.2f} s |"
 
 
 def machine() -> str:

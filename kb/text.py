@@ -7,8 +7,12 @@ disagree about what a word or a code is. Dictionaries are loaded once per proces
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import marshal
+import os
 import re
+import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -20,7 +24,7 @@ import opencc
 
 from kb import pinyin
 from kb.codes import extract_codes
-from kb.paths import data_dir
+from kb.paths import cache_dir, data_dir
 
 MAX_TEXT_CHARS = 2000
 _T2S = opencc.OpenCC("t2s")
@@ -60,24 +64,94 @@ def lexicon(root: Path | None = None) -> Lexicon:
 
 _tokenizer: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
+_log = logging.getLogger(__name__)
+DICTIONARY_FORMAT = 1  # bump when what the cached dictionary holds changes
+DICTIONARY_VERSIONS_KEPT = 4
 
 
 def tokenizer() -> jieba.Tokenizer:
-    """Return this process's jieba tokenizer with the domain dictionary loaded."""
+    """Return this process's jieba tokenizer with the domain dictionary loaded.
+
+    The merged dictionary (jieba's own, the user dictionary, every synonym variant at frequency
+    5,000 or more) is built once and kept in the cache folder (`kb.paths.cache_dir`), keyed by its
+    sources: a later process reads it in about 0.2 s, where jieba's own loader takes about 0.7 s
+    and the user dictionary another 0.1 s. A cache that cannot be read or written is rebuilt or
+    skipped, never an error.
+    """
     global _tokenizer
     if _tokenizer is None:
         with _tokenizer_lock:
             if _tokenizer is None:
                 jieba.setLogLevel(logging.WARNING)
                 tok = jieba.Tokenizer()
-                tok.initialize()
-                with (data_dir() / "jieba" / "userdict.txt").open("rb") as f:  # jieba leaves a path open
-                    tok.load_userdict(f)
-                for word in lexicon().canonical:
-                    if tok.FREQ.get(word, 0) < 5000:
-                        tok.add_word(word, freq=5000)
+                path = cache_dir() / f"jieba-{_dictionary_key()}.marshal"
+                cached = _read_dictionary(path)
+                if cached:
+                    tok.FREQ, tok.total = cached
+                    tok.initialized = True
+                else:
+                    _build_dictionary(tok)
+                    _write_dictionary(path, tok.FREQ, tok.total)
                 _tokenizer = tok
     return _tokenizer
+
+
+def preload() -> None:
+    """Load every table `analyse` may need (the dictionary, the pinyin and homophone tables) now
+    instead of at a first text that needs it: a server calls this before forking its workers, which
+    then share the pages."""
+    tokenizer()
+    pinyin.preload(domain_terms(), _terms_by_frequency())
+
+
+def _build_dictionary(tok: jieba.Tokenizer) -> None:
+    tok.initialize()
+    with (data_dir() / "jieba" / "userdict.txt").open("rb") as f:  # jieba leaves a path open
+        tok.load_userdict(f)
+    for word in lexicon().canonical:
+        if tok.FREQ.get(word, 0) < 5000:
+            tok.add_word(word, freq=5000)
+
+
+def _dictionary_key() -> str:
+    """A digest of everything the merged dictionary is built from (jieba's dictionary by version,
+    size and mtime; the domain files by content)."""
+    digest = hashlib.sha256(f"{DICTIONARY_FORMAT} {jieba.__version__}".encode())
+    jieba_dict = Path(jieba.__file__).with_name("dict.txt")
+    stat = jieba_dict.stat()
+    digest.update(f"{jieba_dict} {stat.st_size} {stat.st_mtime_ns}".encode())
+    for name in ("userdict.txt", "synonyms.txt"):
+        digest.update((data_dir() / "jieba" / name).read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _read_dictionary(path: Path) -> tuple[dict[str, int], int] | None:
+    try:
+        freq, total = marshal.loads(path.read_bytes())  # marshal runs no code, unlike pickle
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, EOFError, TypeError) as e:
+        _log.warning("rebuilding the jieba dictionary: %s is unreadable (%s)", path, e)
+        return None
+    if not isinstance(freq, dict) or not isinstance(total, int):
+        return None
+    return freq, total
+
+
+def _write_dictionary(path: Path, freq: dict[str, int], total: int) -> None:
+    """Write atomically (a reader sees the old file or the new one); keep the newest few versions (a
+    test suite or a checkout switch alternates between data folders)."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".jieba-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(marshal.dumps((freq, total)))
+        os.replace(temp, path)
+        versions = sorted(path.parent.glob("jieba-*.marshal"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in versions[DICTIONARY_VERSIONS_KEPT:]:
+            old.unlink(missing_ok=True)
+    except OSError as e:
+        _log.warning("jieba dictionary not cached in %s: %s", path.parent, e)
 
 
 def normalise(text: str) -> str:

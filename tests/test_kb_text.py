@@ -87,3 +87,33 @@ def test_analysis_reads_only_the_first_max_chars():
 )
 def test_extract_codes(raw, codes):
     assert extract_codes(raw) == codes
+
+
+_SEGMENT = (
+    "import sys, kb.text as t; print(' '.join(t.analyse(sys.argv[1]).words)); "
+    "print(t.tokenizer().FREQ.get('没有权限', 0), t.tokenizer().total)"
+)
+
+
+def _segment_in_a_new_process(cache, text: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "POSDESK_CACHE": str(cache)}
+    done = subprocess.run([sys.executable, "-c", _SEGMENT, text], env=env, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def test_the_merged_dictionary_is_cached_and_read_back_alike(tmp_path):
+    """A new process reads the merged dictionary (jieba's, the user dictionary, the synonym variants)
+    from the cache and segments exactly as one that built it; a damaged cache file is rebuilt."""
+    text = "刷卡显示该商户没有权限，退货也不行"
+    built = _segment_in_a_new_process(tmp_path, text)
+    (cached_file,) = tmp_path.glob("jieba-*.marshal")
+    assert _segment_in_a_new_process(tmp_path, text) == built
+    assert "无权限" in built.split()  # the user dictionary kept 没有权限 whole, the synonyms folded it
+
+    cached_file.write_bytes(b"not a dictionary")
+    assert _segment_in_a_new_process(tmp_path, text) == built
+    assert cached_file.stat().st_size > 1_000_000  # written again, whole
