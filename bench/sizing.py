@@ -16,7 +16,7 @@ model folder) and shared by every layout (POSDESK_MODEL_DIR). PostgreSQL layouts
 their own on the --database-url server (created and dropped here); Redis layouts flush the --redis-url
 database first and last. The API rate limit is lifted (POSDESK_API_RATE_LIMIT). The load generator is
 wrk with a Lua script when installed, else a thread pool of keep-alive http.client connections.
-After the runs, the resident memory (RSS) of each node's processes is read from ps. Prints Markdown;
+After the runs, the resident memory of each node's processes is read (RSS from ps, PSS from /proc). Prints Markdown;
 --json writes the raw figures.
 """
 
@@ -174,16 +174,17 @@ class Layout:
             raise RuntimeError(f"{self.name}: ports {sorted(waiting)} did not answer within {seconds} s")
 
     def memory(self) -> list[dict]:
-        """RSS (MiB) of every process of the layout: each serve master, its workers, the job worker."""
+        """RSS and PSS (MiB) of every process of the layout: each serve master, its workers, the job worker."""
         rows = []
         for name, process, _ in self.processes:
             rows.append({"process": f"{name} ({'serve master' if name != 'worker' else 'posdesk worker'})"})
-            rows[-1]["rss_mib"] = rss_mib(process.pid)
+            rows[-1] |= {"rss_mib": rss_mib(process.pid), "pss_mib": pss_mib(process.pid)}
             children = subprocess.run(
                 ["ps", "-o", "pid=", "--ppid", str(process.pid)], capture_output=True, text=True
             ).stdout.split()
             for child in children:
-                rows.append({"process": f"{name} (serve worker)", "rss_mib": rss_mib(int(child))})
+                pid = int(child)
+                rows.append({"process": f"{name} (serve worker)", "rss_mib": rss_mib(pid), "pss_mib": pss_mib(pid)})
         return rows
 
     def stop(self) -> None:
@@ -207,6 +208,18 @@ class Layout:
 def rss_mib(pid: int) -> float:
     out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
     return int(out) / 1024 if out else float("nan")
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional set size: pages shared with other processes (a worker's with its master's, after
+    the fork) count as their share only, so the figures of a node add up to its real memory."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 # --- load ------------------------------------------------------------------------------------------
@@ -354,10 +367,10 @@ def markdown(results: dict) -> str:
             f"| {name} | {min(r['rps'] for r in t):.1f} | {statistics.median(r['rps'] for r in t):.1f} | "
             f"{min(r['rps'] for r in s):.1f} | {statistics.median(r['rps'] for r in s):.1f} | {errors} |"
         )
-    out += ["", "| layout | process | RSS MiB |", "|---|---|---:|"]
+    out += ["", "| layout | process | RSS MiB | PSS MiB |", "|---|---|---:|---:|"]
     for name, row in results["layouts"].items():
         for p in row["memory"]:
-            out.append(f"| {name} | {p['process']} | {p['rss_mib']:.0f} |")
+            out.append(f"| {name} | {p['process']} | {p['rss_mib']:.0f} | {p['pss_mib']:.0f} |")
     return "\n".join(out)
 
 

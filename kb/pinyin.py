@@ -7,6 +7,7 @@ and search queries looking for homophones, ever need it.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -21,14 +22,26 @@ def _toneless(reading: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", reading) if not unicodedata.combining(c))
 
 
+def _pinyin_dict() -> dict[int, str]:
+    """pypinyin's character table: code point -> comma-separated readings with tone marks.
+
+    Only the character table is used, so pypinyin is told (by its documented environment switches,
+    read when it is first imported) not to load its phrase dictionary nor copy the tables: that
+    saves every process that meets a pinyin-looking query about 60 MB.
+    """
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
+    os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    return pinyin_dict
+
+
 @cache
 def _table() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
     """(character -> toneless readings, toneless reading -> characters)."""
-    from pypinyin.pinyin_dict import pinyin_dict
-
     readings: dict[str, tuple[str, ...]] = {}
     chars: dict[str, list[str]] = {}
-    for codepoint, value in pinyin_dict.items():
+    for codepoint, value in _pinyin_dict().items():
         char = chr(codepoint)
         options = tuple(dict.fromkeys(_toneless(r) for r in value.split(",")))
         readings[char] = options
@@ -78,9 +91,7 @@ def undo_obfuscation(text: str, frequency: Callable[[str], int]) -> str:
 def _toned() -> dict[str, tuple[str, ...]]:
     """Character -> readings with tone marks (homophone typos keep the tone: IMEs show same-sound
     candidates, and a tone-blind match would turn 四级 into 死机)."""
-    from pypinyin.pinyin_dict import pinyin_dict
-
-    return {chr(cp): tuple(dict.fromkeys(value.split(","))) for cp, value in pinyin_dict.items()}
+    return {chr(cp): tuple(dict.fromkeys(value.split(","))) for cp, value in _pinyin_dict().items()}
 
 
 @cache
@@ -136,6 +147,15 @@ def _full_pinyin_index(terms: tuple[str, ...]) -> dict[str, str]:
             for key in _keys(term, toned=False):
                 index.setdefault("".join(key), term)
     return index
+
+
+def preload(terms: frozenset[str], by_frequency: tuple[str, ...]) -> None:
+    """Build the tables `undo_obfuscation`, `sounds_like(…, terms, …)` and
+    `restore_full_pinyin(…, by_frequency)` use, now rather than at the first text needing them."""
+    _table()
+    _homophone_index(terms, True)
+    _homophone_index(terms, False)
+    _full_pinyin_index(by_frequency)
 
 
 def restore_full_pinyin(text: str, terms: Iterable[str]) -> str:

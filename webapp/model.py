@@ -15,6 +15,9 @@ from triage.model import SIDECAR_FILE, ModelError, Triager, load_model
 
 log = logging.getLogger(__name__)
 _EXTENSION = "posdesk.model"
+# Models loaded by `preload` in a process that then forks (serve's master), by model folder: the
+# forked workers' caches start from them instead of loading the files again.
+_preloaded: dict[Path, tuple[tuple[int, int] | None, Triager | None]] = {}
 
 
 class ModelCache:
@@ -27,7 +30,7 @@ class ModelCache:
         # (sidecar stamp, model) in one attribute, replaced whole: a thread reading it without the
         # lock never sees the new stamp with no model yet (which filed tickets untriaged while
         # another thread was still loading the model).
-        self._current: tuple[tuple[int, int] | None, Triager | None] = (None, None)
+        self._current: tuple[tuple[int, int] | None, Triager | None] = _preloaded.get(self.model_dir, (None, None))
 
     def _current_stamp(self) -> tuple[int, int] | None:
         try:
@@ -63,6 +66,16 @@ class ModelCache:
 def current_triager() -> Triager | None:
     """Return the current model (one stat() of its sidecar; loaded again when its files changed)."""
     triager, _ = current_app.extensions[_EXTENSION].get()
+    return triager
+
+
+def preload(app: Flask) -> Triager | None:
+    """Load the app's model in a process about to fork its workers (`posdesk serve`), so that every
+    worker's cache starts from it: the weights are shared copy-on-write instead of loaded once more
+    per worker. A worker still loads a newer model itself when the sidecar changes."""
+    cache = app.extensions[_EXTENSION]
+    triager, _ = cache.get()
+    _preloaded[cache.model_dir] = cache._current
     return triager
 
 

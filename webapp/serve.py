@@ -3,6 +3,7 @@ with a backlog-triage thread in each worker and card-like numbers masked in the 
 
 from __future__ import annotations
 
+import gc
 import re
 from pathlib import Path
 
@@ -11,12 +12,13 @@ from flask import current_app
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from kb import text
 from triage.model import model_exists
 from webapp import backlog, create_app
 from webapp.cli import cli, desk_errors, init_command
 from webapp.db import close_all, close_db, get_desk
 from webapp.desk.tickets import pending_count
-from webapp.model import current_triager
+from webapp.model import preload
 
 # 11 or more digits, with single separators (also URL-encoded) between them: mobile, ID and card
 # numbers typed into a search box or a URL. Access logs need none of them. A digit is any Unicode
@@ -86,7 +88,8 @@ def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> Non
     """
     if not model_exists(Path(current_app.config["MODEL_DIR"])):
         ctx.invoke(init_command)
-    triager = current_triager()
+    triager = preload(current_app)  # before the fork: the workers share its pages
+    text.preload()
     click.echo(f"triage model: {triager.version if triager else 'none yet (tickets wait untriaged)'}")
     with desk_errors(current_app.config["DATABASE_URL"]):  # an unreachable or unmigrated desk: one line
         waiting = pending_count(get_desk())
@@ -95,6 +98,7 @@ def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> Non
     close_db()  # no connection may cross the fork into the workers
     close_all(current_app)
     click.echo(f"posdesk serving on http://{host}:{port} with {workers} workers")
+    gc.freeze()  # what is loaded now stays out of the workers' collections, so its pages stay shared
     PosdeskServer(
         {
             "bind": f"{host}:{port}",
