@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache, lru_cache
 
 import sqlite_utils
 
@@ -195,21 +196,30 @@ def _coverage(q: _Query, idf: dict[str, float], row) -> tuple[float, float, bool
     return 0.85 * word_hit / word_total + 0.15 * gram_hit / gram_total, word_hit, topical
 
 
-def _highlight_terms(words: list[str]) -> list[str]:
-    canonical = text.lexicon().canonical
+@cache
+def _variants_by_head() -> dict[str, tuple[str, ...]]:
+    """Canonical word -> the colloquial variants folded into it (from the synonym groups)."""
+    variants: dict[str, list[str]] = {}
+    for variant, head in text.lexicon().canonical.items():
+        variants.setdefault(head, []).append(variant)
+    return {head: tuple(v) for head, v in variants.items()}
+
+
+@lru_cache(maxsize=1024)
+def _highlighter(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern for the query words and their variants, longest first (built once per query)."""
     variants = {w for w in words if len(w) > 1 or not w.isascii()}
-    for variant, head in canonical.items():
-        if head in variants:
-            variants.add(variant)
-    return sorted(variants, key=len, reverse=True)
+    by_head = _variants_by_head()
+    variants.update(v for head in list(variants) for v in by_head.get(head, ()))
+    terms = sorted((t for t in variants if t), key=len, reverse=True)
+    return re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE) if terms else None
 
 
 def snippet(plain: str, words: list[str], width: int = SNIPPET_CHARS) -> str:
     """Cut the window of `plain` richest in query words and mark them with <mark> (HTML-escaped)."""
-    terms = [t for t in _highlight_terms(words) if t]
-    if not terms:
+    pattern = _highlighter(tuple(words))
+    if pattern is None:
         return html.escape(plain[:width])
-    pattern = re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE)
     hits = [m.start() for m in pattern.finditer(plain)]
     if not hits:
         return html.escape(plain[:width])
