@@ -7,6 +7,9 @@ caching, no CSRF, no rate limits, no security headers. The load generator is wrk
 when installed, else a Python thread pool with keep-alive connections; every run is bounded in time.
 Repeats are interleaved (posdesk, peer, posdesk, peer, ...) so that a busy moment hits both.
 
+After the runs, the memory of both servers' processes (RSS, and PSS from /proc) and the model file's size
+are printed beside issue 14's targets.
+
     .venv/bin/python bench/web_bench.py --seconds 3 --repeats 3
 """
 
@@ -29,9 +32,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from sizing import pss_mib, rss_mib
+
 REPO = Path(__file__).resolve().parent.parent
 POSDESK = Path(sys.executable).parent / "posdesk"
 CLIENTS = (1, 8, 32)
+WORKER_RSS_MIB, MODEL_FILE_MIB = 300, 60  # issue 14's targets: per gunicorn worker, the model on disk
 ARTICLE = "refund-void-permission"
 QUERY = "退货提示没有权限"
 SUGGEST_BODY = json.dumps({"q": "今天做退货，终端提示该商户没有权限", "limit": 5}, ensure_ascii=False)
@@ -314,6 +320,8 @@ def main() -> None:
                         for name in servers:
                             rps = measure(ports[name], method, path, body, clients, args.seconds, lua)
                             results.setdefault((route, clients, name), []).append(rps)
+            memory = {name: server_memory(proc.pid) for name, proc in servers.items()}
+            model_mib = (instance / "model" / "model.npz").stat().st_size / 2**20
         finally:
             for proc in servers.values():
                 stop(proc)
@@ -338,6 +346,32 @@ def main() -> None:
                 f"| {route} | {clients} | {min(ours):.0f} / {statistics.median(ours):.0f} "
                 f"| {min(theirs):.0f} / {statistics.median(theirs):.0f} | {ratio:.2f}× | {goal} |"
             )
+    print_memory(memory, model_mib)
+
+
+def server_memory(master: int) -> list[tuple[str, float, float]]:
+    """(process, RSS MiB, PSS MiB) of a gunicorn master and each of its workers."""
+    workers = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
+    return [("master", rss_mib(master), pss_mib(master))] + [
+        ("worker", rss_mib(int(pid)), pss_mib(int(pid))) for pid in workers.split()
+    ]
+
+
+def print_memory(memory: dict[str, list[tuple[str, float, float]]], model_mib: float) -> None:
+    """The servers' memory after the runs, and the targets on posdesk's workers and model file."""
+    print()
+    print("| server | process | RSS MiB | PSS MiB |")
+    print("| --- | --- | ---: | ---: |")
+    for name, rows in memory.items():
+        for process, rss, pss in rows:
+            print(f"| {name} | {process} | {rss:.0f} | {pss:.0f} |")
+    worst = max(rss for process, rss, _ in memory["posdesk"] if process == "worker")
+    print()
+    print(
+        f"posdesk's largest worker after the runs: {worst:.0f} MiB RSS (target ≤ {WORKER_RSS_MIB} MB: "
+        f"{'met' if worst <= WORKER_RSS_MIB else 'MISSED'}); model file {model_mib:.1f} MiB "
+        f"(target ≤ {MODEL_FILE_MIB} MB: {'met' if model_mib <= MODEL_FILE_MIB else 'MISSED'})."
+    )
 
 
 def _dirty() -> str:
