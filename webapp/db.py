@@ -35,9 +35,9 @@ def get_desk(app: Flask | None = None) -> Desk:
                 from webapp import mail
 
                 mail.attach(app, desk)  # its events queue the merchant's emails when SMTP is set up
-                from webapp import ticket_priority
+                from webapp.desk import sla
 
-                ticket_priority.attach(app, desk)  # the priority threshold and business hours
+                sla.set_settings(desk, sla.settings_from(app.config))  # priority threshold, business hours
                 app.extensions[_DESK] = desk
     return desk
 

@@ -4,7 +4,7 @@ labels, due times, the 已超时 mark)."""
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import current_app
 from flask_login import current_user
 from wtforms import SelectChoice, SelectField
 from wtforms.validators import DataRequired
@@ -12,7 +12,6 @@ from wtforms.validators import DataRequired
 from webapp.agent import _act, bp
 from webapp.db import get_desk
 from webapp.desk import priority, sla
-from webapp.desk.storage import Desk
 from webapp.desk.tickets import PRIORITIES
 from webapp.forms import DeskForm
 
@@ -27,21 +26,6 @@ class PriorityForm(DeskForm):
         choices=[SelectChoice(p, sla.PRIORITY_LABELS[p]) for p in PRIORITIES],
         validators=[DataRequired("请选择优先级")],
     )
-
-
-def settings(config) -> sla.SlaSettings:
-    """The rules' settings from the app's configuration; ValueError for a bad value."""
-    threshold = config.get("PRIORITY_AMOUNT_THRESHOLD", sla.DEFAULT_AMOUNT_THRESHOLD)
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
-        raise ValueError(f"PRIORITY_AMOUNT_THRESHOLD must be a number, not {threshold!r}") from None
-    return sla.SlaSettings(threshold, sla.parse_business_hours(config.get("BUSINESS_HOURS")))
-
-
-def attach(app: Flask, desk: Desk) -> None:
-    """Apply this app's rule settings to its desk (called when the desk is first opened)."""
-    sla.set_settings(desk, settings(app.config))
 
 
 def overdue(ticket) -> str | None:
@@ -76,7 +60,7 @@ def ticket_priority(ticket_id: int):
 
 def business_hours_text() -> str:
     """The configured business hours as the admin page shows them."""
-    hours = settings(current_app.config).business_hours
+    hours = sla.settings_from(current_app.config).business_hours
     if hours is None:
         return "未设置（按 7×24 小时计算）"
     return f"周一至周五 {hours.start:%H:%M}-{hours.end:%H:%M}（北京时间）"

@@ -90,6 +90,17 @@ def parse_business_hours(value: str | None) -> BusinessHours | None:
 _settings: WeakKeyDictionary = WeakKeyDictionary()
 
 
+def settings_from(config) -> SlaSettings:
+    """The rules' settings from a configuration mapping (PRIORITY_AMOUNT_THRESHOLD, BUSINESS_HOURS);
+    ValueError for a bad value."""
+    threshold = config.get("PRIORITY_AMOUNT_THRESHOLD", DEFAULT_AMOUNT_THRESHOLD)
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"PRIORITY_AMOUNT_THRESHOLD must be a number, not {threshold!r}") from None
+    return SlaSettings(threshold, parse_business_hours(config.get("BUSINESS_HOURS")))
+
+
 def set_settings(desk: Desk, settings: SlaSettings) -> None:
     """Use these settings for the rules and due times on this desk from now on."""
     _settings[desk.engine] = settings
