@@ -24,6 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 COLD_QUERY = "退货显示没有权限"
+GNU_TIME = "/usr/bin/time"
 JIEBA = "`python -c 'import jieba; jieba.initialize()'`"
 # Targets: issue 14 (ratios to jieba's load in the same run) and issue 9 (seconds).
 SEARCH_RATIO, CLASSIFY_RATIO, SEARCH_SECONDS = 1.5, 1.8, 1.5
@@ -49,23 +50,23 @@ def commands(instance: Path) -> dict[str, list[str]]:
     }
 
 
-def _timed(cmd: list[str], env: dict) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one process run to its end; CalledProcessError when it fails."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=proc.stderr.read())
-    proc.stderr.close()
-    return wall, usage.ru_maxrss / 1024
+def _timed(cmd: list[str], env: dict) -> tuple[float, float | None]:
+    """(wall seconds, peak RSS MiB or None) of one process run to its end; CalledProcessError when it
+    fails. The peak comes from GNU time when installed: a child's own ru_maxrss would count the pages
+    of this (larger) process it was forked from."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        wrapped = [GNU_TIME, "-f", "%M", "-o", rss.name, *cmd] if Path(GNU_TIME).exists() else cmd
+        start = time.perf_counter()
+        subprocess.run(wrapped, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+        wall = time.perf_counter() - start
+        kib = rss.read().strip()
+    return wall, int(kib) / 1024 if kib else None
 
 
-def cold_starts(instance: Path, runs: int) -> dict[str, list[tuple[float, float]]]:
-    """(wall seconds, peak RSS MiB) of `runs` fresh processes of each command, interleaved."""
+def cold_starts(instance: Path, runs: int) -> dict[str, list[tuple[float, float | None]]]:
+    """(wall seconds, peak RSS MiB or None) of `runs` fresh processes of each command, interleaved."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    timed: dict[str, list[tuple[float, float]]] = {name: [] for name in commands(instance)}
+    timed: dict[str, list[tuple[float, float | None]]] = {name: [] for name in commands(instance)}
     for i in range(runs + 1):
         for name, cmd in commands(instance).items():
             figure = _timed(cmd, env)
@@ -74,7 +75,7 @@ def cold_starts(instance: Path, runs: int) -> dict[str, list[tuple[float, float]
     return timed
 
 
-def report(timed: dict[str, list[tuple[float, float]]]) -> list[str]:
+def report(timed: dict[str, list[tuple[float, float | None]]]) -> list[str]:
     """Markdown: one row per command, ratios to jieba's load, and the targets."""
     floor = [wall for wall, _ in timed[JIEBA]]
     lines = [
@@ -83,10 +84,11 @@ def report(timed: dict[str, list[tuple[float, float]]]) -> list[str]:
     ]
     for name, figures in timed.items():
         walls = [wall for wall, _ in figures]
+        peaks = [rss for _, rss in figures if rss is not None]
         lines.append(
             f"| {name} | {statistics.median(walls):.2f} s | {min(walls):.2f} s | {max(walls):.2f} s "
             f"| {statistics.median(walls) / statistics.median(floor):.2f}× | {min(walls) / min(floor):.2f}× "
-            f"| {max(rss for _, rss in figures):.0f} MiB |"
+            f"| {f'{max(peaks):.0f} MiB' if peaks else '-'} |"
         )
     search, classify = ([wall for wall, _ in figures] for name, figures in timed.items() if name != JIEBA)
     ratio = statistics.median(search) / statistics.median(floor)

@@ -139,3 +139,36 @@ def test_init_retrains_a_model_from_an_incompatible_version(instance):
     assert result.exit_code == 1 and "retrain" in result.output
     assert "retraining" in run("init").output
     assert "settlement" in run("triage", "classify", "钱没到账").output
+
+
+_IMPORTS_OF = """
+import sys
+from webapp.cli import main
+sys.argv = ["posdesk", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as end:
+    assert not end.code, end.code
+heavy = ("sklearn", "scipy", "webapp.admin", "webapp.agent", "webapp.api", "webapp.merchant")
+print(" ".join(sorted(name for name in heavy if name in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    "args", [("search", "退货显示没有权限"), ("triage", "classify", "退货显示没有权限"), ("init",)]
+)
+def test_reading_commands_import_neither_scikit_learn_nor_the_pages(instance, args):
+    """A fresh process runs `search` and `triage classify` on the app without its pages, and none
+    of them (nor `init` on an initialised instance) imports scikit-learn or SciPy: start-up time."""
+    import os
+    import subprocess
+    import sys
+
+    run("init")
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_OF, *args], capture_output=True, text=True, env=dict(os.environ), check=True
+    )
+    imported = done.stdout.split("\n")[-2].split()
+    assert "sklearn" not in imported and "scipy" not in imported
+    if args[0] != "init":
+        assert imported == []

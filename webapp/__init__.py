@@ -113,9 +113,14 @@ def _check_request_body() -> None:
         refuse(400, "form fields must be UTF-8", message)  # U+FFFD is what undecodable bytes became
 
 
-def create_app(test_config: dict | None = None) -> Flask:
-    """Build the Flask app; configuration from defaults, instance config.py, POSDESK_* env, test_config."""
-    from webapp import ratelimits
+def create_core_app(test_config: dict | None = None) -> Flask:
+    """The app without its pages: configuration (defaults, instance config.py, POSDESK_* env,
+    test_config), the desk and knowledge-base connections and the model.
+
+    What command-line reads such as `posdesk search` and `posdesk triage classify` need: they skip
+    importing and registering the pages (about 0.3 s of every start). `create_app` builds on it.
+    """
+    from webapp import db, model, ratelimits
     from webapp.desk.storage import default_url
 
     app = Flask(__name__, instance_path=str(instance_folder()), instance_relative_config=True)
@@ -213,18 +218,24 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    shared_secret_key = False
-    if not app.config["SECRET_KEY"]:
-        if str(app.config["DATABASE_URL"]).startswith("sqlite"):
-            # The embedded default (one machine): a key file in the instance folder.
-            app.config["SECRET_KEY"] = _persistent_secret_key(Path(app.instance_path))
-        else:
-            # Several nodes share the desk: they must sign sessions alike, so the key lives in the desk
-            # (set POSDESK_SECRET_KEY to choose it instead). Read at the first request, not here.
-            shared_secret_key = True
-            app.session_interface = SharedKeySessionInterface()
+    if not app.config["SECRET_KEY"] and str(app.config["DATABASE_URL"]).startswith("sqlite"):
+        # The embedded default (one machine): a key file in the instance folder. Several nodes
+        # sharing a desk must sign sessions alike: their key lives in the desk (see create_app), or
+        # set POSDESK_SECRET_KEY to choose it.
+        app.config["SECRET_KEY"] = _persistent_secret_key(Path(app.instance_path))
     app.config["TEXT_MAX_CHARS"] = TEXT_MAX_CHARS
+    db.init_app(app)
+    model.init_app(app)
+    return app
 
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the web app: the core (`create_core_app`) with its pages, API, hooks and security."""
+    app = create_core_app(test_config)
+    # Without a key by now, several nodes share the desk: the key is read from it at the first request.
+    shared_secret_key = not app.config["SECRET_KEY"]
+    if shared_secret_key:
+        app.session_interface = SharedKeySessionInterface()
     if app.config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -241,11 +252,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         auth,
         backlog,
         caching,
-        db,
         errors,
         health,
         merchant,
-        model,
         notices,
         render,
         site_events,
@@ -257,8 +266,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.before_request(_shared_secret_key)  # first: everything after may sign or read the session
     attachment_views.init_app(app)  # its upload limit must be set before the body check reads the body
     app.before_request(_check_request_body)  # first: before CSRF protection reads the form
-    db.init_app(app)
-    model.init_app(app)
     backlog.init_app(app)
     webhooks.init_app(app)
     notices.init_app(app)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, ScriptInfo
 
 from kb import db as kb_db
 from kb.db import open_db, write
 from kb.store import SyncReport, sync_knowledge_base
-from webapp import create_app, knowledge
+from webapp import create_app, create_core_app, knowledge
 from webapp.db import get_desk, get_kb
 from webapp.search import find_articles
 
@@ -29,7 +29,17 @@ def _set_instance(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, load_dotenv=False)
+class PosdeskGroup(FlaskGroup):
+    """Flask's command group, except that plugins' commands (flask-limiter's `limiter`) are imported
+    only when the name asked for is not one of posdesk's: importing them costs every command about
+    0.12 s at start (`posdesk --help` still lists them)."""
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        own = click.Group.get_command(self, ctx, name)
+        return own if own is not None else super().get_command(ctx, name)
+
+
+@click.group(cls=PosdeskGroup, create_app=create_app, load_dotenv=False)
 @click.option(
     "--instance",
     type=click.Path(file_okay=False),
@@ -38,8 +48,17 @@ def _set_instance(ctx: click.Context, param: click.Parameter, value: str | None)
     callback=_set_instance,
     help="Instance folder holding the database and model (default ./instance, or POSDESK_INSTANCE).",
 )
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """posdesk: knowledge base, ticket triage and support desk for POS acquirers."""
+    if ctx.invoked_subcommand == "search":
+        without_pages(ctx)
+
+
+def without_pages(ctx: click.Context) -> None:
+    """Have the command run on the app without its pages (`create_core_app`): for commands that only
+    read the knowledge base or the model, and start about 0.3 s sooner for it."""
+    ctx.ensure_object(ScriptInfo).create_app = create_core_app
 
 
 def ensure_knowledge_base():

@@ -26,8 +26,13 @@ from webapp.desk.tickets import pending_count
 
 
 @click.group("triage", cls=AppGroup)
-def triage_group() -> None:
+@click.pass_context
+def triage_group(ctx: click.Context) -> None:
     """Train, evaluate and run the ticket classifier."""
+    if ctx.invoked_subcommand == "classify":
+        from webapp.cli import without_pages
+
+        without_pages(ctx)
 
 
 def _model_dir() -> Path:
