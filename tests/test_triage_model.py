@@ -196,3 +196,18 @@ def test_agents_out_of_scope_decisions_train_the_scope_check_never_a_cause(tmp_p
     sidecar = read_sidecar(tmp_path)
     assert OUT_OF_SCOPE not in sidecar["labels"]
     assert sidecar["n_out_of_scope"] == 3  # five texts, the lowest-hashing quarter (two) held out
+
+
+def test_character_keys_are_the_character_ngrams():
+    """The character block's integer keys stand for exactly the n-grams `char_ngrams` lists, text by
+    text (astral characters, Latin, digits and empty texts included)."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from triage.features import _char_gram_text, char_gram_keys, char_ngrams
+
+    texts = ["刷卡 显示58", "a", "", "𠀀字ab", "ｐｏｓ机", "  ", "退货"]
+    keys, owners = char_gram_keys(texts)
+    for i, text in enumerate(texts):
+        expected = Counter(char_ngrams(SimpleNamespace(normalised=text)))
+        assert Counter(_char_gram_text(int(k)) for k in keys[owners == i]) == expected
