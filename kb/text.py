@@ -34,6 +34,7 @@ _WORDLIKE = re.compile(r"[\w+#.-]*\w", re.UNICODE)
 # Four or more Latin letters in a row: maybe a query typed in full pinyin.
 _PINYIN_LIKE = re.compile(r"[a-z]{4}")
 _HAN_ONLY = re.compile(r"[\u4e00-\u9fff]+")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def lexicon(root: Path | None = None) -> Lexicon:
 _tokenizer: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
 _log = logging.getLogger(__name__)
-DICTIONARY_FORMAT = 1  # bump when what the cached dictionary holds changes
+DICTIONARY_FORMAT = 2  # bump when what the cached dictionary holds changes
 DICTIONARY_VERSIONS_KEPT = 4
 
 
@@ -84,14 +85,15 @@ def tokenizer() -> jieba.Tokenizer:
             if _tokenizer is None:
                 jieba.setLogLevel(logging.WARNING)
                 tok = jieba.Tokenizer()
-                path = cache_dir() / f"jieba-{_dictionary_key()}.marshal"
-                cached = _read_dictionary(path)
+                key = _dictionary_key()
+                path = cache_dir() / f"jieba-{key}.marshal"
+                cached = _read_dictionary(path, key)
                 if cached:
                     tok.FREQ, tok.total = cached
                     tok.initialized = True
                 else:
                     _build_dictionary(tok)
-                    _write_dictionary(path, tok.FREQ, tok.total)
+                    _write_dictionary(path, key, tok.FREQ, tok.total)
                 _tokenizer = tok
     return _tokenizer
 
@@ -125,38 +127,48 @@ def _dictionary_key() -> str:
     return digest.hexdigest()[:20]
 
 
-def _read_dictionary(path: Path) -> tuple[dict[str, int], int] | None:
+def _read_dictionary(path: Path, key: str) -> tuple[dict[str, int], int] | None:
+    """The cached (FREQ, total), or None when missing, unreadable or not what `key` names."""
     try:
-        freq, total = marshal.loads(path.read_bytes())  # marshal runs no code, unlike pickle
+        stored = marshal.loads(path.read_bytes())  # marshal runs no code, unlike pickle
     except FileNotFoundError:
         return None
     except (OSError, ValueError, EOFError, TypeError) as e:
         _log.warning("rebuilding the jieba dictionary: %s is unreadable (%s)", path, e)
         return None
-    if not isinstance(freq, dict) or not isinstance(total, int):
-        return None
-    return freq, total
+    match stored:
+        case (str() as stored_key, dict() as freq, int() as total) if stored_key == key and freq and total > 0:
+            return freq, total
+    _log.warning("rebuilding the jieba dictionary: %s does not hold the dictionary it is named for", path)
+    return None
 
 
-def _write_dictionary(path: Path, freq: dict[str, int], total: int) -> None:
+def _write_dictionary(path: Path, key: str, freq: dict[str, int], total: int) -> None:
     """Write atomically (a reader sees the old file or the new one); keep the newest few versions (a
     test suite or a checkout switch alternates between data folders)."""
+    temp = None
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".jieba-")
         with os.fdopen(fd, "wb") as f:
-            f.write(marshal.dumps((freq, total)))
+            f.write(marshal.dumps((key, freq, total)))
         os.replace(temp, path)
+        temp = None
         versions = sorted(path.parent.glob("jieba-*.marshal"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in versions[DICTIONARY_VERSIONS_KEPT:]:
             old.unlink(missing_ok=True)
     except OSError as e:
         _log.warning("jieba dictionary not cached in %s: %s", path.parent, e)
+    finally:
+        if temp is not None:
+            Path(temp).unlink(missing_ok=True)
 
 
 def normalise(text: str) -> str:
-    """Fold width and case, convert Traditional to Simplified and undo pinyin obfuscation."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """Fold width and case, convert Traditional to Simplified and undo pinyin obfuscation. A lone
+    surrogate (from bytes that were not UTF-8, or a JSON escape) becomes U+FFFD: no text can make
+    the analysis fail."""
+    text = unicodedata.normalize("NFKC", _LONE_SURROGATE.sub("\ufffd", text)).lower()
     text = _T2S.convert(text)
     if _LATIN_NEXT_TO_HAN.search(text):
         text = pinyin.undo_obfuscation(text, _frequency())

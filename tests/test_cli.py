@@ -44,6 +44,11 @@ def test_search_prints_the_best_article_first(instance):
     assert "refund-void-permission" in run("search", "退货显示没有权限").output.splitlines()[0]
 
 
+@pytest.mark.parametrize("query", ["", "   ", "？？？", "!!"])
+def test_a_query_with_nothing_to_search_for_finds_nothing(instance, query):
+    assert run("search", query).output.strip() == "no matching articles"
+
+
 def test_search_batch_answers_every_line_in_order(instance):
     lines = [
         {"id": "a", "query": "钱没到账", "audience": "merchant"},
@@ -69,7 +74,8 @@ def test_classify_batch_streams_one_line_per_input_line(instance, workers):
             json.dumps({"id": 4, "text": "   "}),
             json.dumps({"id": "x", "text": "显示97"}, ensure_ascii=False),
         ]
-        + [json.dumps({"id": n, "text": "打印机不出纸"}, ensure_ascii=False) for n in range(5, 600)]
+        + [json.dumps({"id": n, "text": "打印机不出纸"}, ensure_ascii=False) for n in range(5, 599)]
+        + ['{"id": 599, "text": "\\ud800退货没有权限"}']  # a lone surrogate: classified, not a crash
     )
     result = run("triage", "classify", "--batch", "--workers", workers, input=stdin)
     out = [json.loads(line) for line in result.output.splitlines()]
@@ -80,6 +86,7 @@ def test_classify_batch_streams_one_line_per_input_line(instance, workers):
     assert out[1]["error"] and out[2]["id"] == 3 and out[2]["error"] and out[3]["error"]
     assert out[4]["id"] == "x" and out[4]["codes"] == ["97"]
     assert [o["id"] for o in out[5:]] == list(range(5, 600))
+    assert out[-1]["category"] == "txn-not-enabled"
 
 
 def test_a_greeting_is_out_of_scope_in_a_batch_line_and_for_one_ticket(instance):

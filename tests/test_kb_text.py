@@ -114,6 +114,20 @@ def test_the_merged_dictionary_is_cached_and_read_back_alike(tmp_path):
     assert _segment_in_a_new_process(tmp_path, text) == built
     assert "无权限" in built.split()  # the user dictionary kept 没有权限 whole, the synonyms folded it
 
-    cached_file.write_bytes(b"not a dictionary")
-    assert _segment_in_a_new_process(tmp_path, text) == built
-    assert cached_file.stat().st_size > 1_000_000  # written again, whole
+    import marshal
+
+    for damaged in (b"not a dictionary", marshal.dumps(({}, 0)), marshal.dumps(("another key", {"a": 1}, 1))):
+        cached_file.write_bytes(damaged)
+        assert _segment_in_a_new_process(tmp_path, text) == built
+        assert cached_file.stat().st_size > 1_000_000  # written again, whole
+    assert [p.name for p in tmp_path.iterdir()] == [cached_file.name]  # no temporary file left
+
+
+@pytest.mark.parametrize("raw", ["\ud800退货没有权限", "退货\udcff没有权限", "\udced\udca0\udc80"])
+def test_a_lone_surrogate_never_breaks_the_analysis(raw):
+    """Bytes that were not UTF-8 (a command-line argument) or a JSON escape such as "\\ud800" leave
+    lone surrogates; they are read as U+FFFD and the rest of the text is analysed as usual."""
+    analysis = analyse(raw)
+    assert "\ufffd" in analysis.normalised
+    if "退货" in raw:
+        assert "退货" in analysis.words

@@ -39,7 +39,7 @@ def search(
     articles. `query` is raw text (first MAX_QUERY_CHARS characters) or its `kb.text.Analysis`.
     """
     analysis = query if isinstance(query, Analysis) else analyse(query or "", MAX_QUERY_CHARS)
-    if limit <= 0:
+    if limit <= 0 or not (analysis.words or analysis.codes):  # blank or punctuation: nothing asked
         return []
     if triager is None:
         return lexical.search(db, analysis, audience, limit)
