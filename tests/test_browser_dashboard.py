@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
-from stats_helpers import add_event, add_ticket
+from stats_helpers import add_event, add_ticket, stamp
 from test_browser import CHROMIUM, DESKTOP, PHONE, browser, live_server, log_in, page_at  # noqa: F401 (fixtures)
 
 from webapp.desk.stats import CHINA_TIME
@@ -64,7 +64,7 @@ def _seed(desk) -> None:
                     visitor=f"v{n}",
                     helpful=n % 2,
                     comment="步骤清楚" if n else "",
-                    created=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    created=stamp(now),
                 )
             )
 
