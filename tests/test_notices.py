@@ -35,7 +35,7 @@ def china(minutes: int = 0) -> str:
     return (dt.datetime.now(CHINA_TIME) + dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M")
 
 
-def stored(minutes: int) -> str:
+def stored(minutes: float) -> str:
     """The stored (UTC) time `minutes` from now."""
     return (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -47,10 +47,13 @@ def publish(admin_client, csrf, text: str = TEXT, starts: str | None = None, end
     return admin_client.post("/agent/admin/notices", data=data)
 
 
-def travel(monkeypatch, minutes: int) -> None:
-    """Make the pages (merchant and admin) take now to be `minutes` from now."""
+def travel(monkeypatch, minutes: float) -> str:
+    """Make the pages (merchant and admin) take now to be `minutes` from now (fixed from here on);
+    return that moment as stored."""
+    at = stored(minutes)
     for module in ("webapp.notices", "webapp.admin_notices"):
-        monkeypatch.setattr(f"{module}.now", lambda: stored(minutes))
+        monkeypatch.setattr(f"{module}.now", lambda: at)
+    return at
 
 
 def banner(response) -> str | None:
@@ -127,14 +130,17 @@ def test_the_etag_changes_with_the_banner_and_no_stale_304_is_served(app, admin_
 
 
 def test_max_age_never_reaches_past_the_notices_end(app, admin_client, client, csrf, monkeypatch):
-    publish(admin_client, csrf, ends=china(10))
+    ends_at = china(10)  # whole minutes: between 9 and 10 minutes from now
+    publish(admin_client, csrf, ends=ends_at)
     response = client.get("/codes/")
     assert response.cache_control.public
     assert response.cache_control.max_age == 60  # PUBLIC_PAGE_MAX_AGE: the notice ends later
-    travel(monkeypatch, 9)  # some 30-90 s before its end
+    end = dt.datetime.fromisoformat(ends_at).replace(tzinfo=CHINA_TIME)
+    minutes = (end - dt.datetime.now(CHINA_TIME)).total_seconds() / 60 - 0.5
+    at = travel(monkeypatch, minutes)  # about 30 s before its end, whatever the second it runs in
     max_age = client.get("/codes/").cache_control.max_age
     assert 0 <= max_age < 60
-    moment = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=9, seconds=max_age)
+    moment = dt.datetime.fromisoformat(at.replace("Z", "+00:00")) + dt.timedelta(seconds=max_age)
     ends = notices.list_notices(get_desk(app), stored(0))[0].ends
     assert moment.strftime("%Y-%m-%dT%H:%M:%SZ") <= ends
 
