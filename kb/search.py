@@ -9,7 +9,6 @@ code. When even the best article covers too little of the query, nothing is retu
 from __future__ import annotations
 
 import html
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -369,14 +368,14 @@ def _code_boosts(db, codes: list[str], audience_sql: str, rows: dict) -> dict[st
                 GROUP BY a.slug ORDER BY is_primary DESC, listed LIMIT {CANDIDATES}
             )
             SELECT a.slug, a.title, a.category, a.audience, a.codes, 0.0 AS bm25,
-                   i.title_w, i.tags_w, i.body_w, i.plain, b.is_primary
+                   i.title_w, i.tags_w, i.body_w, i.plain, b.is_primary, b.listed
             FROM best b JOIN articles a ON a.slug = b.slug JOIN article_index i ON i.slug = a.slug
             ORDER BY b.is_primary DESC, b.listed
         """
         for row in db.query(sql, {"code": code}):
             rows.setdefault(row["slug"], row)
             # An article about this code beats a table that merely lists it among many.
-            listed = len(json.loads(row["codes"]))
+            listed = row["listed"]
             gain = lift * (_CODE_PRIMARY if row["is_primary"] else _CODE_LISTED if listed <= 8 else _CODE_LISTED / 2)
             boosts[row["slug"]] = max(boosts.get(row["slug"], 0.0), gain)
     return boosts

@@ -76,13 +76,17 @@ _SLOT = 21
 _SLOT_MASK = (1 << _SLOT) - 1
 
 
+def _code_points(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(code point + 1 of every character of the strings, one after another; each string's length)."""
+    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+    codes = np.frombuffer("".join(strings).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return codes.astype(np.uint64) + 1, lengths
+
+
 def char_gram_keys(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(keys, owners): every character 1-, 2- and 3-gram of each text (spaces removed, as
     `char_ngrams`) as a uint64 key, and the index of the text it comes from."""
-    texts = [t.replace(" ", "") for t in texts]
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    codes = codes.astype(np.uint64) + 1
+    codes, lengths = _code_points([t.replace(" ", "") for t in texts])
     owner = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
     ends = np.repeat(np.cumsum(lengths), lengths)  # one past each character's text
     at = np.arange(len(codes))
@@ -100,12 +104,10 @@ def _char_gram_text(key: int) -> str:
 
 def _char_gram_keys_of(grams: list[str]) -> np.ndarray:
     """The key of each 1-3-character n-gram (a vocabulary's names, vectorised: models load in ms)."""
-    lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
-    codes = np.frombuffer("".join(grams).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    codes = codes.astype(np.uint64) + 1
+    codes, lengths = _code_points(grams)
     at = np.cumsum(lengths) - lengths
-    keys = codes[at] << np.uint64(2 * _SLOT) if len(grams) else np.zeros(0, dtype=np.uint64)
-    for slot, shift in ((1, _SLOT), (2, 0)):
+    keys = np.zeros(len(grams), dtype=np.uint64)
+    for slot, shift in ((0, 2 * _SLOT), (1, _SLOT), (2, 0)):
         longer = lengths > slot
         keys[longer] |= codes[at[longer] + slot] << np.uint64(shift)
     return keys
@@ -239,11 +241,11 @@ class Featuriser:
 
     def _char_columns_of(self, keys: np.ndarray) -> np.ndarray:
         """The column of each character n-gram key, -1 for one outside the vocabulary."""
+        if not len(self.char_keys):
+            return np.full(len(keys), -1, dtype=np.int64)
         keys, repeated = np.unique(keys, return_inverse=True)  # sorted and fewer: searching is 2x faster
-        at = np.searchsorted(self.char_keys, keys)
-        at[at == len(self.char_keys)] = 0
-        found = self.char_keys[at] == keys if len(self.char_keys) else np.zeros(len(keys), dtype=bool)
-        return np.where(found, self.char_columns[at] if len(self.char_keys) else -1, -1)[repeated]
+        at = np.minimum(np.searchsorted(self.char_keys, keys), len(self.char_keys) - 1)
+        return np.where(self.char_keys[at] == keys, self.char_columns[at], -1)[repeated]
 
     def label(self, column: int) -> str:
         """A readable name for a column: the word n-gram, the code as "应答码 58", '' for characters."""
