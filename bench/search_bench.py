@@ -263,6 +263,29 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
+def synthetic_index(folder: Path, n: int) -> tuple[sqlite_utils.Database, list]:
+    """(a file index in `folder`, its articles) of a synthetic corpus of n articles (see synthetic.py)."""
+    _progress(f"generating and indexing a synthetic corpus of {n:,} articles ...")
+    root = write_corpus(folder / "synthetic", n)
+    db = open_db(folder / "synthetic.db")
+    sync_knowledge_base(db, root=root)
+    return db, load_articles(root / "articles")
+
+
+def time_both(db: sqlite_utils.Database, articles: list, queries: list[Query], triager, rounds: int):
+    """(posdesk's, bm25s's) latencies in ms over the same indexed articles and queries."""
+    _progress(f"timing {len(queries)} queries x {rounds} rounds at {db['articles'].count:,} articles ...")
+    mine = latencies_ms(posdesk_searcher(db, triager), queries, rounds)
+    return mine, latencies_ms(Bm25sPeer(articles).search, queries, rounds)
+
+
+def trained_model(folder: Path):
+    """The model trained from data/ into `folder`, loaded."""
+    _progress("training a model from data/ ...")
+    train(folder, read_tickets(ticket_files()))
+    return load_model(folder)
+
+
 def speed_report(queries: list[Query], triager, big: int, rounds: int, runs: int) -> list[str]:
     """Latency of the shipped ranker beside bm25s at the real and a synthetic corpus, and cold start."""
     rows = []
@@ -273,17 +296,11 @@ def speed_report(queries: list[Query], triager, big: int, rounds: int, runs: int
         subprocess.run(posdesk_command("--instance", str(instance), "init"), cwd=REPO, check=True, capture_output=True)
         corpora = [(open_db(instance / "knowledge.db"), load_articles())]
         if big:
-            _progress(f"generating and indexing a synthetic corpus of {big:,} articles ...")
-            root = write_corpus(Path(tmp) / "synthetic", big)
-            db = open_db(Path(tmp) / "synthetic.db")
-            sync_knowledge_base(db, root=root)
-            corpora.append((db, load_articles(root / "articles")))
+            corpora.append(synthetic_index(Path(tmp), big))
         real = corpora[0][0]["articles"].count
         for db, articles in corpora:
             n = db["articles"].count
-            _progress(f"timing {len(queries)} queries x {rounds} rounds at {n:,} articles ...")
-            mine = latencies_ms(posdesk_searcher(db, triager), queries, rounds)
-            peer = latencies_ms(Bm25sPeer(articles).search, queries, rounds)
+            mine, peer = time_both(db, articles, queries, triager, rounds)
             name = f"{n:,} articles" + (" (real)" if n == real else f" ({real} real + {n - real:,} generated)")
             rows.append((name, n, mine, peer))
         _progress(f"cold start, {runs} runs each ...")
@@ -370,10 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     sync_knowledge_base(db)
     articles = load_articles()
     with tempfile.TemporaryDirectory(prefix="posdesk-model-") as tmp:
-        if args.model is None:
-            _progress("training a model from data/ ...")
-            train(Path(tmp), read_tickets(ticket_files()))
-        triager = load_model(args.model or Path(tmp))
+        triager = load_model(args.model) if args.model else trained_model(Path(tmp))
     systems: dict[str, Searcher] = {
         "posdesk": posdesk_searcher(db, triager),
         "posdesk lexical only": lexical_searcher(db),

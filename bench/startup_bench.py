@@ -104,6 +104,17 @@ def report(timed: dict[str, list[tuple[float, float | None]]]) -> list[str]:
     return lines
 
 
+def measure(runs: int) -> dict[str, list[tuple[float, float | None]]]:
+    """Compile the project, initialise a temporary instance and time `runs` cold starts of each command
+    (see cold_starts). CalledProcessError when a command fails."""
+    compile_bytecode()
+    with tempfile.TemporaryDirectory(prefix="posdesk-startup-") as tmp:
+        instance = Path(tmp) / "instance"
+        print("posdesk init on a temporary instance ...", file=sys.stderr)
+        subprocess.run(posdesk_command("--instance", str(instance), "init"), cwd=REPO, check=True, capture_output=True)
+        return cold_starts(instance, runs)
+
+
 def main() -> None:
     """Parse the command line, initialise a temporary instance and print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,13 +122,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.runs <= 50:
         parser.error("--runs must be between 1 and 50")
-    compile_bytecode()
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    with tempfile.TemporaryDirectory(prefix="posdesk-startup-") as tmp:
-        instance = Path(tmp) / "instance"
-        print("posdesk init on a temporary instance ...", file=sys.stderr)
-        subprocess.run(posdesk_command("--instance", str(instance), "init"), cwd=REPO, check=True, capture_output=True)
-        timed = cold_starts(instance, args.runs)
+    timed = measure(args.runs)
     print(f"Start-up, {args.runs} fresh processes of each, interleaved (1/5/15-min load at the start: {load}):")
     print()
     print("\n".join(report(timed)))

@@ -197,14 +197,20 @@ def speed(n: int) -> None:
     print(f"ratio posdesk / jieba: {jieba_wall / posdesk_wall:.2f}")
 
 
-def train_cost(n: int) -> None:
-    """Print wall time and peak memory of training on n synthetic tickets."""
+def measure_train_cost(n: int) -> tuple[float, int, dict]:
+    """(wall seconds, peak PSS of the process tree in MiB, the model's sidecar) of `posdesk triage
+    train` on n synthetic tickets in a temporary instance. CalledProcessError when training fails."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.jsonl"
         write_jsonl(synthesise(n), path)
         env = {**os.environ, "POSDESK_INSTANCE": tmp}
         wall, peak = _run([*POSDESK, "triage", "train", "--data", str(path)], env=env)
-        sidecar = json.loads((Path(tmp) / "model" / "model.json").read_text(encoding="utf-8"))
+        return wall, peak, json.loads((Path(tmp) / "model" / "model.json").read_text(encoding="utf-8"))
+
+
+def train_cost(n: int) -> None:
+    """Print wall time and peak memory of training on n synthetic tickets."""
+    wall, peak, sidecar = measure_train_cost(n)
     print("| training tickets | wall s | peak memory (PSS of the process tree), MiB | held-out macro-F1 |")
     print("| --- | --- | --- | --- |")
     print(

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from sizing import pss_mib, rss_mib
@@ -37,7 +38,8 @@ from sizing import pss_mib, rss_mib
 REPO = Path(__file__).resolve().parent.parent
 POSDESK = Path(sys.executable).parent / "posdesk"
 CLIENTS = (1, 8, 32)
-WORKER_RSS_MIB, MODEL_FILE_MIB = 300, 60  # issue 14's targets: per gunicorn worker, the model on disk
+WORKER_RSS_MB, MODEL_FILE_MB = 300, 60  # issue 14's targets: per gunicorn worker, the model on disk
+MB_PER_MIB = 2**20 / 10**6
 ARTICLE = "refund-void-permission"
 QUERY = "退货提示没有权限"
 SUGGEST_BODY = json.dumps({"q": "今天做退货，终端提示该商户没有权限", "limit": 5}, ensure_ascii=False)
@@ -276,13 +278,35 @@ def check_304(port: int) -> tuple[int, int]:
         conn.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of each timed run")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats per route and client count")
-    parser.add_argument("--python-load", action="store_true", help="use the thread pool even when wrk exists")
-    args = parser.parse_args()
-    measure = pool_rps if args.python_load or not shutil.which("wrk") else wrk_rps
+@dataclass
+class WebRun:
+    """One run of the web benchmark: req/s per (route, clients, server), memory after the runs, the
+    model file's size and the answers to a plain then a conditional GET of an article."""
+
+    results: dict[tuple[str, int, str], list[float]]
+    memory: dict[str, list[tuple[str, float, float]]]
+    model_mib: float
+    status: tuple[int, int]
+    generator: str
+    seconds: float
+    repeats: int
+    load: tuple[float, float]
+
+    def ratio(self, route: str, clients: int = 8) -> float:
+        """Median req/s of posdesk over the peer's on one route."""
+        ours, theirs = (statistics.median(self.results[(route, clients, name)]) for name in ("posdesk", "peer"))
+        return ours / theirs
+
+    def worker_rss(self, name: str = "posdesk") -> float:
+        """The largest worker's RSS in MiB."""
+        return max(rss for process, rss, _ in self.memory[name] if process == "worker")
+
+
+def measure(seconds: float = 3.0, repeats: int = 3, python_load: bool = False) -> WebRun:
+    """Serve a fresh temporary instance with `posdesk serve` and the peer, load every route at every
+    client count, interleaved, and read the servers' memory before stopping them. SystemExit when a
+    server does not come up or answers with an error."""
+    measure_rps = pool_rps if python_load or not shutil.which("wrk") else wrk_rps
     load_before = os.getloadavg()[0]
     env = {
         **os.environ,
@@ -314,11 +338,11 @@ def main() -> None:
             results: dict[tuple[str, int, str], list[float]] = {}
             for route, method, path, body, _ in ROUTES:
                 for name in servers:  # warm both up: the model, the caches, the connections
-                    measure(ports[name], method, path, body, 8, 1.0, lua)
+                    measure_rps(ports[name], method, path, body, 8, 1.0, lua)
                 for clients in CLIENTS:
-                    for _ in range(args.repeats):
+                    for _ in range(repeats):
                         for name in servers:
-                            rps = measure(ports[name], method, path, body, clients, args.seconds, lua)
+                            rps = measure_rps(ports[name], method, path, body, clients, seconds, lua)
                             results.setdefault((route, clients, name), []).append(rps)
             memory = {name: server_memory(proc.pid) for name, proc in servers.items()}
             model_mib = (instance / "model" / "model.npz").stat().st_size / 2**20
@@ -326,27 +350,43 @@ def main() -> None:
             for proc in servers.values():
                 stop(proc)
             log.close()
+    generator = "wrk" if measure_rps is wrk_rps else "python thread pool"
+    return WebRun(results, memory, model_mib, status, generator, seconds, repeats, (load_before, os.getloadavg()[0]))
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
-    print(f"commit: {commit.stdout.strip()} (plus uncommitted changes: {bool(_dirty())})")
-    generator = "wrk" if measure is wrk_rps else "python thread pool"
-    print(f"load generator: {generator}, {args.seconds:g} s runs, {args.repeats} interleaved repeats")
-    print(f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
-    print(f"conditional GET of an unchanged article: {status[0]} then {status[1]}")
-    print()
-    print("| route | clients | posdesk req/s (min / median) | peer req/s (min / median) | ratio (medians) | target |")
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
+
+def report(run: WebRun) -> list[str]:
+    """Markdown: req/s of both servers per route and client count with the targets, then memory."""
+    lines = [
+        f"load generator: {run.generator}, {run.seconds:g} s runs, {run.repeats} interleaved repeats",
+        f"load average (1 min): {run.load[0]:.2f} before, {run.load[1]:.2f} after",
+        f"conditional GET of an unchanged article: {run.status[0]} then {run.status[1]}",
+        "",
+        "| route | clients | posdesk req/s (min / median) | peer req/s (min / median) | ratio (medians) | target |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
     for route, _, _, _, target in ROUTES:
         for clients in CLIENTS:
-            ours, theirs = results[(route, clients, "posdesk")], results[(route, clients, "peer")]
-            ratio = statistics.median(ours) / statistics.median(theirs)
+            ours, theirs = run.results[(route, clients, "posdesk")], run.results[(route, clients, "peer")]
+            ratio = run.ratio(route, clients)
             goal = (f"≥ {target:g}× {'met' if ratio >= target else 'MISSED'}") if clients == 8 else ""
-            print(
+            lines.append(
                 f"| {route} | {clients} | {min(ours):.0f} / {statistics.median(ours):.0f} "
                 f"| {min(theirs):.0f} / {statistics.median(theirs):.0f} | {ratio:.2f}× | {goal} |"
             )
-    print_memory(memory, model_mib)
+    return lines + memory_report(run)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each timed run")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats per route and client count")
+    parser.add_argument("--python-load", action="store_true", help="use the thread pool even when wrk exists")
+    args = parser.parse_args()
+    run = measure(args.seconds, args.repeats, args.python_load)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    print(f"commit: {commit.stdout.strip()} (plus uncommitted changes: {bool(_dirty())})")
+    print("\n".join(report(run)))
 
 
 def server_memory(master: int) -> list[tuple[str, float, float]]:
@@ -357,21 +397,19 @@ def server_memory(master: int) -> list[tuple[str, float, float]]:
     ]
 
 
-def print_memory(memory: dict[str, list[tuple[str, float, float]]], model_mib: float) -> None:
-    """The servers' memory after the runs, and the targets on posdesk's workers and model file."""
-    print()
-    print("| server | process | RSS MiB | PSS MiB |")
-    print("| --- | --- | ---: | ---: |")
-    for name, rows in memory.items():
+def memory_report(run: WebRun) -> list[str]:
+    """Markdown: the servers' memory after the runs, and the targets on posdesk's workers and model file."""
+    lines = ["", "| server | process | RSS MiB | PSS MiB |", "| --- | --- | ---: | ---: |"]
+    for name, rows in run.memory.items():
         for process, rss, pss in rows:
-            print(f"| {name} | {process} | {rss:.0f} | {pss:.0f} |")
-    worst = max(rss for process, rss, _ in memory["posdesk"] if process == "worker")
-    print()
-    print(
-        f"posdesk's largest worker after the runs: {worst:.0f} MiB RSS (target ≤ {WORKER_RSS_MIB} MB: "
-        f"{'met' if worst <= WORKER_RSS_MIB else 'MISSED'}); model file {model_mib:.1f} MiB "
-        f"(target ≤ {MODEL_FILE_MIB} MB: {'met' if model_mib <= MODEL_FILE_MIB else 'MISSED'})."
-    )
+            lines.append(f"| {name} | {process} | {rss:.0f} | {pss:.0f} |")
+    worst = run.worker_rss()
+    return lines + [
+        "",
+        f"posdesk's largest worker after the runs: {worst:.0f} MiB RSS (target ≤ {WORKER_RSS_MB} MB: "
+        f"{'met' if worst * MB_PER_MIB <= WORKER_RSS_MB else 'MISSED'}); model file {run.model_mib:.1f} MiB "
+        f"(target ≤ {MODEL_FILE_MB} MB: {'met' if run.model_mib * MB_PER_MIB <= MODEL_FILE_MB else 'MISSED'}).",
+    ]
 
 
 def _dirty() -> str:
