@@ -8,7 +8,7 @@ latency on a synthetic corpus against bm25s (`search_bench.py`) and training cos
 (`triage_bench.py train-cost`). The summary table comes first, then each benchmark's own table.
 The exit status is 1 when a target is missed. A full run takes about half an hour.
 
-    .venv/bin/python bench/speed_table.py [--web-repeats 9] [--runs 7] [--big 50000] [--train 100000]
+    .venv/bin/python bench/speed_table.py [--web-repeats 9] [--runs 7] [--big 50000] [--train 100000] [--train-runs 3]
 """
 
 from __future__ import annotations
@@ -102,12 +102,15 @@ def search_row(big: int, mine: list[float], peer: list[float]) -> Row:
     )  # fmt: skip
 
 
-def training_row(n: int, wall: float, peak_mib: int) -> Row:
-    """Training wall time and peak memory (PSS of the process tree)."""
-    gigabytes = peak_mib * MB_PER_MIB / 1000
+def training_row(n: int, runs: list[tuple[float, int]]) -> Row:
+    """Training wall time and peak memory (PSS of the process tree): the target is judged on the
+    medians of the runs, the minimum is shown beside them."""
+    walls, peaks = [w for w, _ in runs], [p * MB_PER_MIB / 1000 for _, p in runs]
+    wall, gigabytes = statistics.median(walls), statistics.median(peaks)
     return Row(
-        f"training on {n:,} tickets", "56-72 s", f"{wall:.1f} s, {gigabytes:.2f} GB peak", "", "≤ 45 s, ≤ 1 GB",
-        wall <= 45 and gigabytes <= 1,
+        f"training on {n:,} tickets (median of {len(runs)})", "56-72 s",
+        f"{wall:.1f} s (min {min(walls):.1f}), {gigabytes:.2f} GB peak (max {max(peaks):.2f})", "",
+        "≤ 45 s, ≤ 1 GB", wall <= 45 and gigabytes <= 1,
     )  # fmt: skip
 
 
@@ -128,8 +131,9 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=50_000, help="synthetic articles for search (default 50,000)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds over the queries (default 3)")
     parser.add_argument("--train", type=int, default=100_000, help="synthetic training tickets (default 100,000)")
+    parser.add_argument("--train-runs", type=int, default=3, help="training runs (default 3)")
     args = parser.parse_args()
-    for name in ("web_repeats", "runs", "big", "rounds", "train"):
+    for name in ("web_repeats", "runs", "big", "rounds", "train", "train_runs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     started = datetime.datetime.now(datetime.UTC)
@@ -146,11 +150,12 @@ def main() -> None:
         db, articles = search_bench.synthetic_index(Path(tmp), args.big)
         mine, peer = search_bench.time_both(db, articles, queries, triager, args.rounds)
         db.close()
-    print(f"[4/4] training on {args.train:,} tickets ...", file=sys.stderr, flush=True)
-    wall, peak, sidecar = triage_bench.measure_train_cost(args.train)
+    print(f"[4/4] training on {args.train:,} tickets, {args.train_runs} runs ...", file=sys.stderr, flush=True)
+    trainings = [triage_bench.measure_train_cost(args.train) for _ in range(args.train_runs)]
+    sidecar = trainings[0][2]
 
     rows = [*web_rows(web), *startup_rows(timed), search_row(args.big, mine, peer)]
-    rows.append(training_row(args.train, wall, peak))
+    rows.append(training_row(args.train, [(wall, peak) for wall, peak, _ in trainings]))
     minutes = (datetime.datetime.now(datetime.UTC) - started).total_seconds() / 60
     print(f"- {search_bench.machine()}")
     print(f"- {search_bench.revision()}")
@@ -172,7 +177,9 @@ def main() -> None:
     for name, times in (("posdesk", mine), ("bm25s", peer)):
         print(f"| {name} | {search_bench.percentile(times, 50):.2f} ms | {search_bench.percentile(times, 99):.2f} ms |")
     print(f"\n### Training\n\n`posdesk triage train` on {sidecar['n_train']:,} synthetic tickets "
-          f"(+{sidecar['n_heldout']:,} held out): {wall:.1f} s, peak PSS of the process tree {peak:,} MiB, "
+          f"(+{sidecar['n_heldout']:,} held out), {args.train_runs} runs: "
+          f"{', '.join(f'{wall:.1f} s / {peak:,} MiB' for wall, peak, _ in trainings)} (wall / peak PSS of the "
+          f"process tree); "
           f"held-out macro-F1 {sidecar['metrics']['macro_f1']:.3f}.")  # fmt: skip
     sys.exit(1 if missed else 0)
 
