@@ -42,6 +42,10 @@ from triage.training import fit, set_thresholds  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 POSDESK = [str(Path(sys.executable).parent / "posdesk")]
+# Reading PSS walks every page table of the process tree: sampled every 50 ms it took about 20 s of
+# kernel time on two cores beside the training it measured (about 6 s at 250 ms). Memory peaks in
+# training last seconds (a fit, a matrix), so four samples a second catch them.
+SAMPLE_SECONDS = 0.25
 
 
 def _jieba_words(text: str) -> list[str]:
@@ -158,14 +162,14 @@ def _tree_memory_mib(root: int) -> int | None:
 
 def _run(args: list[str], stdin: Path | None = None, env: dict | None = None) -> tuple[float, int]:
     """Run a command; return wall seconds and the peak memory (PSS) of its process tree in MiB
-    (sampled every 50 ms: training forks workers, and their memory counts too)."""
+    (sampled every SAMPLE_SECONDS: training forks workers, and their memory counts too)."""
     start = time.perf_counter()
     peak = 0
     with open(stdin or os.devnull, "rb") as inp:
         child = subprocess.Popen(args, stdin=inp, stdout=subprocess.DEVNULL, env=env, cwd=REPO)
         while child.poll() is None:
             peak = max(peak, _tree_memory_mib(child.pid) or 0)
-            time.sleep(0.05)
+            time.sleep(SAMPLE_SECONDS)
     if child.returncode:
         raise subprocess.CalledProcessError(child.returncode, args)
     return time.perf_counter() - start, peak

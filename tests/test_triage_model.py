@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -196,6 +197,25 @@ def test_agents_out_of_scope_decisions_train_the_scope_check_never_a_cause(tmp_p
     sidecar = read_sidecar(tmp_path)
     assert OUT_OF_SCOPE not in sidecar["labels"]
     assert sidecar["n_out_of_scope"] == 3  # five texts, the lowest-hashing quarter (two) held out
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="fits run side by side only on two or more cores")
+def test_fits_side_by_side_give_the_model_fitted_in_turn(monkeypatch):
+    """Large corpora fit in forked processes; the model must be the one a fit in turn gives (one
+    liblinear random generator shared by threads gave a different model each run)."""
+    import numpy as np
+
+    from kb.articles import load_articles
+    from triage import training
+
+    corpus = [t for t in read_tickets(ticket_files()) if t.category in ("settlement", "fees", "limits")]
+    in_turn = training.fit(corpus, load_articles(), ["明天天气怎么样", "淘宝退款"], "v")
+    monkeypatch.setattr(training, "PARALLEL_FROM", 0)
+    side_by_side = training.fit(corpus, load_articles(), ["明天天气怎么样", "淘宝退款"], "v")
+    assert side_by_side.labels == in_turn.labels and side_by_side.slugs == in_turn.slugs
+    for a, b in ((side_by_side.weights, in_turn.weights), (side_by_side.bias, in_turn.bias)):
+        assert np.array_equal(a, b)
+    assert np.array_equal(side_by_side.calibration, in_turn.calibration)
 
 
 def test_character_keys_are_the_character_ngrams():

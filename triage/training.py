@@ -10,10 +10,15 @@ arrays of `triage.model.TriageModel`.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
+import gc
 import hashlib
 import itertools
 import json
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +29,7 @@ from kb.articles import Article, load_articles
 from kb.codes import ResponseCode, load_codes
 from triage.dataset import LabelledTicket, read_agent_searches, read_out_of_scope, split, split_texts
 from triage.evaluation import choose_threshold, evaluate, scope_report
-from triage.features import Featuriser, analyse_many
+from triage.features import PARALLEL_FROM, Featuriser, analyse_many
 from triage.model import FORMAT, TriageModel, save_model
 from triage.prediction import OUT_OF_SCOPE
 
@@ -133,13 +138,49 @@ def _featurise(tickets: list[str], own: list[str], out_of_scope: Sequence[str], 
     return (*blocks, featuriser)
 
 
+# What `fit` hands its forked fitting processes: name -> (estimator, rows, labels).
+_FITS: dict[str, tuple] = {}
+
+
+@dataclass(frozen=True)
+class _Linear:
+    """A fitted linear block as the model keeps it: class labels, float32 coefficients
+    (classes x features, one row for two classes) and intercepts."""
+
+    classes: list[str]
+    coef: np.ndarray
+    intercept: np.ndarray
+
+
+def _fit_one(name: str) -> _Linear | np.ndarray:
+    """Fit one of `_FITS` (in a forked child: the rows are the parent's). The fitted block, in
+    float32 (what the model stores: half the bytes to send back), or for "margins" what
+    CalibratedClassifierCV(cv=3, ensemble=False) fits its sigmoids on, without its fit on the whole
+    sample (unused when the sample is not the whole corpus): the 3-fold cross-validated margins."""
+    from sklearn.model_selection import cross_val_predict
+
+    estimator, x, y = _FITS.pop(name)  # popped: the estimator and its float64 weights go on return
+    if name == "margins":
+        return cross_val_predict(estimator, x, y, cv=3, method="decision_function")
+    estimator.fit(x, y)
+    return _Linear([str(c) for c in estimator.classes_], estimator.coef_.astype(np.float32), estimator.intercept_)
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim; nothing elsewhere).
+
+    The analysed texts, freed once featurised, leave about 150 MB of free heap at 100,000 tickets
+    that the C allocator keeps; the fitting processes forked next would otherwise count it too."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def fit(
     training: Sequence[LabelledTicket], kb: Sequence[Article], out_of_scope: Sequence[str], version: str
 ) -> TriageModel:
     """Fit the category, article and scope blocks; return the model (thresholds at their defaults)."""
     import scipy.sparse as sp
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_predict
     from sklearn.svm import LinearSVC
 
     # The articles' and codes' own words, and how agents search for them (internal procedures have
@@ -162,15 +203,6 @@ def fit(
     # CALIBRATION_SAMPLE tickets; three more fits on all of a large corpus would triple the cost.
     sample = _stratified_sample(categories, CALIBRATION_SAMPLE)
 
-    # One fit after another: on this two-core machine two liblinear fits side by side (threads,
-    # the GIL released) took as long as in turn, and each holds its own copy of its rows.
-    # What CalibratedClassifierCV(cv=3, ensemble=False) does, without its fit on the whole sample
-    # (unused when the sample is not the whole corpus: 2-3 s at 100,000 tickets): margins predicted
-    # by 3-fold cross-validation, then one sigmoid per category fitted on them.
-    margins = cross_val_predict(svc(), x_tickets[sample], categories[sample], cv=3, method="decision_function")
-    sigmoids = _sigmoids(margins, categories[sample])
-    final = svc().fit(x_tickets, categories)
-
     # The ranker learns which article answers which ticket; the articles' and codes' own text
     # covers slugs no ticket names yet.
     seen: dict[str, int] = {}
@@ -181,35 +213,62 @@ def fit(
             seen[first] = seen.get(first, 0) + 1
             if seen[first] <= RANKER_TICKETS_PER_ARTICLE:
                 rank_rows.append(i)
-    ranker = LinearSVC(C=RANKER_C, tol=1e-3, random_state=0)
-    ranker.fit(
-        sp.vstack([x_tickets[rank_rows], x_own]), [training[i].articles[0] for i in rank_rows] + [s for _, s in own]
-    )
+    rank_x = sp.vstack([x_tickets[rank_rows], x_own], format="csr")
+    rank_y = [training[i].articles[0] for i in rank_rows] + [s for _, s in own]
 
     # In-scope rows (tickets, the articles' and codes' own text, tags) against the out-of-scope
-    # corpus, stacked once. Past SCOPE_TICKETS tickets (a category-stratified sample) more of them
-    # only restate what in scope looks like beside a corpus of a few thousand out-of-scope lines,
-    # and their float64 copy was the peak of training on 100,000 tickets.
+    # corpus. Past SCOPE_TICKETS tickets (a category-stratified sample) more of them only restate
+    # what in scope looks like beside a corpus of a few thousand out-of-scope lines.
     in_scope_tickets = x_tickets[_stratified_sample(categories, SCOPE_TICKETS)]
     n_in = in_scope_tickets.shape[0] + x_own.shape[0] + x_tags.shape[0]
-    scope_rows = sp.vstack([in_scope_tickets, x_own, x_tags, x_out], format="csr")
-    del in_scope_tickets
-    del x_tickets, x_own, x_tags, x_out
-    scope = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear", random_state=0)
-    scope.fit(scope_rows, np.r_[np.ones(n_in), np.zeros(scope_rows.shape[0] - n_in)])
-    del scope_rows
+    scope_x = sp.vstack([in_scope_tickets, x_own, x_tags, x_out], format="csr")
+    scope_y = np.r_[np.ones(n_in), np.zeros(scope_x.shape[0] - n_in)]
+    del in_scope_tickets, x_own, x_tags, x_out
 
-    labels = [str(c) for c in final.classes_]
-    category_w, category_b = _columns(final.coef_, final.intercept_, len(labels))
+    # The category fit, its calibration margins and the scope fit are independent: on two or more
+    # cores they run in two forked processes, the longest first. Processes, not threads, though
+    # liblinear releases the GIL: its random generator is one per process, and fits sharing it give
+    # a different model each run. The ranker comes after, alone and in this process, once the
+    # tickets' matrix has gone: beside the category fit, their two liblinear copies of the rows and
+    # weights took training past 1 GB at 100,000 tickets. (There, on two cores: 28 s instead of 37 s.)
+    scope = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear", random_state=0)
+    _FITS.update(
+        final=(svc(), x_tickets, categories),
+        margins=(svc(), x_tickets[sample], categories[sample]),
+        scope=(scope, scope_x, scope_y),
+    )
+    del x_tickets, scope_x
+    _return_freed_memory()
+    names = list(_FITS)
+    try:
+        if (os.cpu_count() or 1) == 1 or len(training) < PARALLEL_FROM:  # a process costs more than a small fit
+            done = {name: _fit_one(name) for name in names}
+        else:
+            # Frozen, the parent's objects stay out of the children's garbage collections, which
+            # would otherwise write to (and so copy) every page holding one.
+            gc.freeze()
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                done = dict(zip(names, pool.map(_fit_one, names, chunksize=1), strict=True))
+    finally:
+        gc.unfreeze()
+        _FITS.clear()
+    _FITS["ranker"] = (LinearSVC(C=RANKER_C, tol=1e-3, random_state=0), rank_x, rank_y)
+    del rank_x
+    done["ranker"] = _fit_one("ranker")
+    final, ranker, scope, margins = done["final"], done["ranker"], done["scope"], done["margins"]
+    sigmoids = _sigmoids(margins, categories[sample])
+
+    labels = final.classes
+    category_w, category_b = _columns(final.coef, final.intercept, len(labels))
     calibration = np.zeros((2, len(labels)))
     positions = range(len(labels)) if len(labels) > 2 else [1]
     for position, sigmoid in zip(positions, sigmoids, strict=True):
         calibration[:, position] = (sigmoid.a_, sigmoid.b_)
-    slugs = [str(s) for s in ranker.classes_]
-    article_w, article_b = _columns(ranker.coef_, ranker.intercept_, len(slugs))
+    slugs = ranker.classes
+    article_w, article_b = _columns(ranker.coef, ranker.intercept, len(slugs))
 
-    weights = np.hstack([category_w, article_w, scope.coef_.T]).astype(np.float32)
-    bias = np.r_[category_b, article_b, scope.intercept_].astype(np.float32)
+    weights = np.hstack([category_w, article_w, scope.coef.T])
+    bias = np.r_[category_b, article_b, scope.intercept].astype(np.float32)
     meta = {
         "model_version": version,
         "format": FORMAT,
