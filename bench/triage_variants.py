@@ -13,7 +13,9 @@ e.g. `bench/triage_variants.py "ww=0.5,C=1" "w3=0"`.
 Every variant and the peer train on the training split of data/tickets and are scored (macro-F1
 over the categories, the category's argmax only: no scope check, no review threshold) on the
 held-out split, the independent set and the spent blind ticket sets a-d. Those sets have been read:
-figures from here choose what to try, never what to claim. The sealed sets (bench/blind/sealed/)
+figures from here choose what to try, never what to claim. The last column is the mean over the
+natural sets (the independent and blind tickets, written by people who never saw the corpus),
+leaving out the held-out split of the corpus the model trains on. The sealed sets (bench/blind/sealed/)
 are not read here; `triage_bench.py quality --blind` measures a change once, at its end.
 """
 
