@@ -21,6 +21,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -138,8 +139,8 @@ def _featurise(tickets: list[str], own: list[str], out_of_scope: Sequence[str], 
     return (*blocks, featuriser)
 
 
-# What `fit` hands its forked fitting processes: name -> (estimator, rows, labels).
-_FITS: dict[str, tuple] = {}
+# What `fit` hands its forked fitting processes: name -> the fit, ready to call.
+_FITS: dict[str, Callable[[], object]] = {}
 
 
 @dataclass(frozen=True)
@@ -152,18 +153,17 @@ class _Linear:
     intercept: np.ndarray
 
 
-def _fit_one(name: str) -> _Linear | np.ndarray:
-    """Fit one of `_FITS` (in a forked child: the rows are the parent's). The fitted block, in
-    float32 (what the model stores: half the bytes to send back), or for "margins" what
-    CalibratedClassifierCV(cv=3, ensemble=False) fits its sigmoids on, without its fit on the whole
-    sample (unused when the sample is not the whole corpus): the 3-fold cross-validated margins."""
-    from sklearn.model_selection import cross_val_predict
-
-    estimator, x, y = _FITS.pop(name)  # popped: the estimator and its float64 weights go on return
-    if name == "margins":
-        return cross_val_predict(estimator, x, y, cv=3, method="decision_function")
+def _fitted(estimator, x, y) -> _Linear:
+    """Fit a linear estimator and keep its block in float32 (what the model stores, and half the
+    bytes for a forked fit to send back)."""
     estimator.fit(x, y)
     return _Linear([str(c) for c in estimator.classes_], estimator.coef_.astype(np.float32), estimator.intercept_)
+
+
+def _run_fit(name: str):
+    """Run one of `_FITS` (in a forked child, on the rows the parent left it). Popped, the fit and
+    the fitted estimator it holds are dropped before the result is sent back (50 MB less at peak)."""
+    return _FITS.pop(name)()
 
 
 def _return_freed_memory() -> None:
@@ -181,6 +181,7 @@ def fit(
     """Fit the category, article and scope blocks; return the model (thresholds at their defaults)."""
     import scipy.sparse as sp
     from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
     from sklearn.svm import LinearSVC
 
     # The articles' and codes' own words, and how agents search for them (internal procedures have
@@ -231,31 +232,33 @@ def fit(
     # a different model each run. The ranker comes after, alone and in this process, once the
     # tickets' matrix has gone: beside the category fit, their two liblinear copies of the rows and
     # weights took training past 1 GB at 100,000 tickets. (There, on two cores: 28 s instead of 37 s.)
-    scope = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear", random_state=0)
+    # The margins are what CalibratedClassifierCV(cv=3, ensemble=False) fits its sigmoids on,
+    # without its fit on the whole sample (unused when the sample is not the whole corpus).
+    regression = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear", random_state=0)
     _FITS.update(
-        final=(svc(), x_tickets, categories),
-        margins=(svc(), x_tickets[sample], categories[sample]),
-        scope=(scope, scope_x, scope_y),
+        final=partial(_fitted, svc(), x_tickets, categories),
+        margins=partial(
+            cross_val_predict, svc(), x_tickets[sample], categories[sample], cv=3, method="decision_function"
+        ),
+        scope=partial(_fitted, regression, scope_x, scope_y),
     )
     del x_tickets, scope_x
     _return_freed_memory()
     names = list(_FITS)
     try:
         if (os.cpu_count() or 1) == 1 or len(training) < PARALLEL_FROM:  # a process costs more than a small fit
-            done = {name: _fit_one(name) for name in names}
+            done = {name: _run_fit(name) for name in names}  # popping: names is a copy
         else:
             # Frozen, the parent's objects stay out of the children's garbage collections, which
             # would otherwise write to (and so copy) every page holding one.
             gc.freeze()
             with multiprocessing.get_context("fork").Pool(2) as pool:
-                done = dict(zip(names, pool.map(_fit_one, names, chunksize=1), strict=True))
+                done = dict(zip(names, pool.map(_run_fit, names, chunksize=1), strict=True))
     finally:
         gc.unfreeze()
         _FITS.clear()
-    _FITS["ranker"] = (LinearSVC(C=RANKER_C, tol=1e-3, random_state=0), rank_x, rank_y)
-    del rank_x
-    done["ranker"] = _fit_one("ranker")
-    final, ranker, scope, margins = done["final"], done["ranker"], done["scope"], done["margins"]
+    ranker = _fitted(LinearSVC(C=RANKER_C, tol=1e-3, random_state=0), rank_x, rank_y)
+    final, scope, margins = done["final"], done["scope"], done["margins"]
     sigmoids = _sigmoids(margins, categories[sample])
 
     labels = final.classes
