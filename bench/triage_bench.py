@@ -55,7 +55,7 @@ def _jieba_words(text: str) -> list[str]:
 def peers() -> dict:
     """The two reference classifiers, unfitted: name -> (vectoriser, classifier)."""
     return {
-        "char 1-2 gram TF-IDF + LinearSVC": (
+        CHAR_PEER: (
             TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True),
             LinearSVC(C=0.5),
         ),
@@ -66,7 +66,11 @@ def peers() -> dict:
     }
 
 
-def _scores(truth, guess, labels) -> dict:
+CHAR_PEER = "char 1-2 gram TF-IDF + LinearSVC"
+
+
+def scores(truth, guess, labels) -> dict:
+    """Accuracy and macro-F1 over the labels that occur in the truth."""
     present = [label for label in labels if label in set(truth)]  # as triage.evaluation averages
     return {
         "accuracy": accuracy_score(truth, guess),
@@ -103,7 +107,7 @@ def quality(independent: list[Path], blind: list[Path]) -> None:
         classifier.fit(vectoriser.fit_transform([t.text for t in train]), [t.category for t in train])
         for set_name, tickets in in_scope.items():
             guess = classifier.predict(vectoriser.transform([t.text for t in tickets]))
-            s = _scores([t.category for t in tickets], list(guess), labels)
+            s = scores([t.category for t in tickets], list(guess), labels)
             rows.append((set_name, name, s["accuracy"], s["macro_f1"], None))
     print(f"training tickets: {len(train)}; " + ", ".join(f"{k}: {len(v)}" for k, v in in_scope.items()))
     print("| set | model | accuracy | macro-F1 | article hit@3 |")

@@ -22,24 +22,19 @@ are not read here; `triage_bench.py quality --blind` measures a change once, at 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics import f1_score
 from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
+from triage_bench import CHAR_PEER, REPO, peers, scores
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-from kb.articles import load_articles  # noqa: E402
-from kb.codes import load_codes  # noqa: E402
-from triage.dataset import read_tickets, split, ticket_files  # noqa: E402
-from triage.features import _CHAR, _WORD, Featuriser, analyse_many  # noqa: E402
-from triage.prediction import OUT_OF_SCOPE  # noqa: E402
-from triage.training import CATEGORY_C, article_documents, code_documents  # noqa: E402
+from kb.articles import load_articles
+from kb.codes import load_codes
+from triage.dataset import read_tickets, split, ticket_files
+from triage.features import _CHAR, _WORD, Featuriser, analyse_many
+from triage.prediction import OUT_OF_SCOPE
+from triage.training import CATEGORY_C, article_documents, code_documents
 
 BLIND = REPO / "bench" / "blind"
 SETS = {
@@ -79,9 +74,7 @@ class Data:
         self.char_len = np.array([len(n) - len(_CHAR) for n in names[self.n_words : self.n_words + self.n_chars]])
 
     def macro_f1(self, name: str, guess) -> float:
-        truth = [t.category for t in self.sets[name]]
-        present = [label for label in self.labels if label in set(truth)]
-        return f1_score(truth, list(guess), labels=present, average="macro", zero_division=0)
+        return scores([t.category for t in self.sets[name]], list(guess), self.labels)["macro_f1"]
 
     def reweighted(self, x, s: dict):
         """The rows with the word and character blocks reweighted (each renormalised, then the word
@@ -104,9 +97,9 @@ def parse(variant: str) -> dict:
     return settings
 
 
-def row(label: str, scores: dict[str, float]) -> str:
-    natural = np.mean([scores[n] for n in NATURAL])
-    return f"| {label} | " + " | ".join(f"{scores[n]:.3f}" for n in SETS) + f" | {natural:.3f} |"
+def row(label: str, f1: dict[str, float]) -> str:
+    natural = np.mean([f1[n] for n in NATURAL])
+    return f"| {label} | " + " | ".join(f"{f1[n]:.3f}" for n in SETS) + f" | {natural:.3f} |"
 
 
 def main() -> None:
@@ -118,18 +111,17 @@ def main() -> None:
     print(f"training tickets: {len(data.train)}; " + ", ".join(f"{n}: {len(s)}" for n, s in data.sets.items()))
     print("| model | " + " | ".join(SETS) + " | mean of the natural sets |")
     print("|---|" + "---:|" * (len(SETS) + 1))
-    vectoriser = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
-    peer = LinearSVC(C=0.5).fit(vectoriser.fit_transform([t.text for t in data.train]), data.y)
+    vectoriser, peer = peers()[CHAR_PEER]
+    peer.fit(vectoriser.fit_transform([t.text for t in data.train]), data.y)
     guesses = {n: peer.predict(vectoriser.transform([t.text for t in s])) for n, s in data.sets.items()}
-    scores = {n: data.macro_f1(n, guess) for n, guess in guesses.items()}
-    print(row("peer: char 1-2 gram TF-IDF + LinearSVC", scores))
+    print(row(f"peer: {CHAR_PEER}", {n: data.macro_f1(n, guess) for n, guess in guesses.items()}))
     for variant, s in zip(args.variants, settings, strict=True):
         x, y = data.reweighted(data.x, s), data.y
         if s["own"]:
             x, y = sp.vstack([x, data.reweighted(data.x_own, s)], format="csr"), np.r_[y, data.y_own]
         model = LinearSVC(C=s["C"], class_weight="balanced", tol=1e-3, random_state=0).fit(x, y)
-        scores = {n: data.macro_f1(n, model.predict(data.reweighted(data.xs[n], s))) for n in SETS}
-        print(row(f"posdesk {variant or '(as it is)'}", scores))
+        f1 = {n: data.macro_f1(n, model.predict(data.reweighted(data.xs[n], s))) for n in SETS}
+        print(row(f"posdesk {variant or '(as it is)'}", f1))
 
 
 if __name__ == "__main__":
