@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # How long a writer waits for another one to finish before giving up with "database is locked".
 BUSY_TIMEOUT_MS = 10_000
 
@@ -83,10 +83,11 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         foreign_keys=[("category", "categories", "slug")],
         if_not_exists=True,
     )
-    if not db["article_codes"].exists():
-        db["article_codes"].create({"code": str, "slug": str}, pk=("code", "slug"))
-        # Written by sync for changed articles only: mark every stored article as changed (schema 1 -> 2).
-        db.execute("UPDATE articles SET content_hash = ''")
+    codes = db["article_codes"]
+    if "listed" not in codes.columns_dict:
+        # Schema 1 had no code table, schemas 2 and 3 no `listed` count: rebuilt from the articles.
+        codes.drop(ignore=True)
+        _create_article_codes(db)
     db["response_codes"].create(
         {
             "code": str,
@@ -131,6 +132,21 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         db["search_terms"].create({"term": str, "df": int}, pk="term")
         refresh_term_frequencies(db)
     set_meta(db, "schema_version", str(SCHEMA_VERSION))
+
+
+def _create_article_codes(db: sqlite_utils.Database) -> None:
+    """The code -> article table, filled from the stored articles' code lists.
+
+    `listed` is how many codes the article lists: search lifts an article about a code above a
+    table naming dozens, and the (code, listed, slug) index hands it the best few of thousands without
+    reading the rest.
+    """
+    db["article_codes"].create({"code": str, "slug": str, "listed": int}, pk=("code", "slug"))
+    db["article_codes"].create_index(["code", "listed", "slug"])
+    db.execute(
+        "INSERT OR IGNORE INTO article_codes (code, slug, listed) "
+        "SELECT j.value, a.slug, json_array_length(a.codes) FROM articles a, json_each(a.codes) j"
+    )
 
 
 def refresh_term_frequencies(db: sqlite_utils.Database) -> None:

@@ -9,6 +9,7 @@ code. When even the best article covers too little of the query, nothing is retu
 from __future__ import annotations
 
 import html
+from bisect import bisect_left
 import math
 import re
 from collections.abc import Sequence
@@ -25,7 +26,8 @@ CANDIDATES = 30
 # Query terms in more articles than this (or this share of them) only score, they do not retrieve.
 SELECTIVE_DOCS = 200
 SELECTIVE_SHARE = 0.03
-MAX_POSTINGS = 2000
+# Rows FTS5 may rank per retrieval step (bm25 costs a few microseconds a row).
+MAX_POSTINGS = 600
 RELEVANCE_FLOOR = 0.35
 # Enough matched information to be relevant however long the rest of the query rambles.
 RELEVANT_MASS = 4.0
@@ -75,8 +77,9 @@ def _match_expression(words: list[str], pieces: list[str], word_fields: str, pie
 
 
 def _selective_limit(total: int) -> float:
-    """How many articles a word may be in and still retrieve (see `_selective`)."""
-    return max(SELECTIVE_DOCS, total * SELECTIVE_SHARE)
+    """How many articles a word may be in and still retrieve (see `_selective`): a few percent of
+    the corpus, never more than MAX_POSTINGS rows for FTS5 to rank."""
+    return max(SELECTIVE_DOCS, min(total * SELECTIVE_SHARE, MAX_POSTINGS))
 
 
 def _rows_of(db: sqlite_utils.Database, slugs: list[str], audience_sql: str) -> dict[str, dict]:
@@ -92,24 +95,41 @@ def _rows_of(db: sqlite_utils.Database, slugs: list[str], audience_sql: str) -> 
     return {r["slug"]: r for r in db.query(sql, slugs)}
 
 
-def _selective(words: list[str], grams: list[str], df: dict[str, int], total: int) -> tuple[list, list]:
-    """The query terms worth looking up in the index.
+def _selective(
+    words: list[str], grams: list[str], df: dict[str, int], total: int, fallback: bool = True
+) -> tuple[list, list]:
+    """The query terms worth looking up in the index: (words, character pieces).
 
     Words in at most a few percent of articles retrieve; a word in half the corpus adds thousands
     of postings to rank and says little about which article is meant (it still counts when the
-    candidates are scored). If every word is that common, the rarest stand in, as many as MAX_POSTINGS allows. Character
-    pieces that are not whole query words retrieve too, under the same limit.
+    candidates are scored). If every word is that common, the rarest stand in, as many as
+    MAX_POSTINGS allows (unless `fallback` is off: another ranker's candidates stand in then). Character pieces that are not whole query words retrieve too, under the
+    same limit. In a corpus larger than MAX_POSTINGS, the rarest terms whose postings fit in it
+    retrieve and the rest only score (with no `fallback`, a term alone over it retrieves nothing):
+    FTS5 ranks every row matched, so this bounds a search's cost whatever the corpus size.
     """
     limit = _selective_limit(total)
     chosen = [w for w in words if 0 < df.get(w, 0) <= limit]
-    if not chosen:
-        # The rarest words, as many as fit in MAX_POSTINGS (always at least one).
-        for word in sorted((w for w in words if df.get(w, 0)), key=lambda w: df[w]):
-            if chosen and sum(df[w] for w in chosen) + df[word] > MAX_POSTINGS:
-                break
-            chosen.append(word)
+    if not chosen and fallback:
+        chosen = _rarest(words, df, MAX_POSTINGS)
     pieces = [g for g in grams if g not in words and 0 < df.get(g, 0) <= limit]
+    if total > MAX_POSTINGS:
+        kept = set(_rarest(chosen + pieces, df, MAX_POSTINGS, at_least_one=fallback))
+        chosen, pieces = [w for w in chosen if w in kept], [g for g in pieces if g in kept]
     return chosen, pieces
+
+
+def _rarest(terms: list[str], df: dict[str, int], budget: int, at_least_one: bool = True) -> list[str]:
+    """The rarest of the indexed `terms` whose postings add up to at most `budget` (with
+    `at_least_one`, the rarest one whatever its postings), in query order."""
+    kept: set[str] = set()
+    used = 0
+    for term in sorted((t for t in terms if df.get(t)), key=lambda t: df[t]):
+        if (kept or not at_least_one) and used + df[term] > budget:
+            break
+        kept.add(term)
+        used += df[term]
+    return [t for t in terms if t in kept]
 
 
 _CANDIDATE_SQL = f"""
@@ -123,7 +143,7 @@ _CANDIDATE_SQL = f"""
 """
 
 
-def _retrieval_plan(words: list[str], pieces: list[str], df: dict[str, int]) -> list[str]:
+def _retrieval_plan(words: list[str], pieces: list[str], df: dict[str, int], total: int) -> list[str]:
     """FTS5 expressions to try in turn (each ranks inside FTS5; only the best few rows are fetched).
 
     FTS5 scores every article matching the expression, so when the words' postings exceed
@@ -131,7 +151,7 @@ def _retrieval_plan(words: list[str], pieces: list[str], df: dict[str, int]) -> 
     can pass the relevance rule anyway. The search over all fields is the fallback when too few do.
     """
     full = _match_expression(words, pieces, _WORD_FIELDS, _PIECE_FIELDS)
-    if full and sum(df.get(w, 0) for w in words) > MAX_POSTINGS:
+    if full and sum(df.get(w, 0) for w in words) > MAX_POSTINGS and total > MAX_POSTINGS:
         return [_match_expression(words, pieces, "title_w tags_w", "title_c tags_c"), full]
     return [full] if full else []
 
@@ -176,22 +196,23 @@ def _coverage(q: _Query, idf: dict[str, float], row) -> tuple[float, float, bool
     """How much of the query (idf-weighted) an article covers, as a share and as an absolute
     amount, and whether any query word is in its title or tags: an article that mentions the
     words only in passing is not about them."""
-    # Space-padded word lists: " w " in field is a whole-word test done in C.
-    fields = {name: f" {row[name]} " for name in _FIELD_WEIGHT}
+    asked = {*q.words, *q.corrections}
+    # Each field's query words, found in C: the field's word list scanned once against the query's.
+    found = {name: asked.intersection(row[name].split()) for name in _FIELD_WEIGHT}
     plain = row["plain"]
 
     def weight(w: str) -> float:
-        padded = f" {w} "
-        best = max((fw for name, fw in _FIELD_WEIGHT.items() if padded in fields[name]), default=0.0)
+        best = max((fw for name, fw in _FIELD_WEIGHT.items() if w in found[name]), default=0.0)
         return best or (_PARTIAL if len(w) > 1 and w in plain else 0.0)
 
+    weights = {w: weight(w) for w in asked}
     word_total = sum(idf[w] for w in q.words) or 1.0
-    word_hit = sum(idf[w] * weight(w) for w in q.words)
-    word_hit += sum(idf[w] * weight(w) * _CORRECTION for w in q.corrections)
+    word_hit = sum(idf[w] * weights[w] for w in q.words)
+    word_hit += sum(idf[w] * weights[w] * _CORRECTION for w in q.corrections)
     word_hit = min(word_hit, word_total)
     gram_total = sum(idf[g] for g in q.grams) or 1.0
     gram_hit = sum(idf[g] for g in q.grams if g in plain)
-    topical = any(f" {w} " in fields["title_w"] or f" {w} " in fields["tags_w"] for w in (*q.words, *q.corrections))
+    topical = bool(found["title_w"] or found["tags_w"])
     return 0.85 * word_hit / word_total + 0.15 * gram_hit / gram_total, word_hit, topical
 
 
@@ -222,7 +243,8 @@ def snippet(plain: str, words: list[str], width: int = SNIPPET_CHARS) -> str:
     hits = [m.start() for m in pattern.finditer(plain)]
     if not hits:
         return html.escape(plain[:width])
-    best = max(hits, key=lambda start: sum(1 for h in hits if start <= h < start + width))
+    # Hits are in order: the count in each window is a difference of two binary searches.
+    best = max(hits, key=lambda start: bisect_left(hits, start + width) - bisect_left(hits, start))
     start = max(0, best - width // 4)
     window = plain[start : start + width]
     marked = pattern.sub(lambda m: "\0" + m.group(0) + "\1", window)
@@ -267,7 +289,8 @@ def candidates(
     `learned`: slugs another ranker already found (the learned model's). When every query word is
     too common to retrieve (in more than SELECTIVE_SHARE of a large corpus), those words score these
     articles instead of ranking every article holding them by bm25 (16,000 rows for "pos机" at
-    50,000 articles: 18 ms for nothing a coverage score would keep).
+    50,000 articles: 18 ms for nothing a coverage score would keep); rarer character pieces of the
+    query still retrieve beside them.
     """
     q = _parse(db, analysis)
     words = q.words + q.corrections
@@ -276,15 +299,18 @@ def candidates(
     audience_sql = _visible(audience)
     total = _article_count(db)
     df = _document_frequencies(db, words + q.grams)
-    rows = {}
-    chosen, pieces = _selective(words, q.grams, df, total)
-    if learned and chosen and not pieces and all(df.get(w, 0) > _selective_limit(total) for w in chosen):
-        rows = _rows_of(db, list(learned)[:CANDIDATES], audience_sql)
-    else:
-        for match in _retrieval_plan(chosen, pieces, df):
-            rows = {r["slug"]: r for r in db.query(_CANDIDATE_SQL.format(audience=audience_sql), [match])}
-            if len(rows) >= CANDIDATES // 4:
-                break
+    limit = _selective_limit(total)
+    indexed = [w for w in words if df.get(w)]
+    # The learned articles stand in for words too common to retrieve; rarer pieces still retrieve.
+    stand_in = bool(learned and indexed) and all(df[w] > limit for w in indexed)
+    rows = _rows_of(db, list(learned)[:CANDIDATES], audience_sql) if stand_in else {}
+    chosen, pieces = _selective(words, q.grams, df, total, fallback=not stand_in)
+    retrieved = {}
+    for match in _retrieval_plan(chosen, pieces, df, total):
+        retrieved = {r["slug"]: r for r in db.query(_CANDIDATE_SQL.format(audience=audience_sql), [match])}
+        if len(retrieved) >= CANDIDATES // 4:
+            break
+    rows.update(retrieved)
     code_boost = _code_boosts(db, q.codes, audience_sql, rows)
     idf = {t: 0.0 if known_only and not df.get(t) else _idf(t, df.get(t, 0), total) for t in words + q.grams}
     top_bm25 = max((r["bm25"] for r in rows.values()), default=0.0) or 1.0
@@ -350,32 +376,32 @@ def search(
     return hits(db, words, [(c.slug, c.score) for c in found if c.relevant][:limit])
 
 
+# The articles listing a code, fewest codes first: read in (code, listed, slug) index order and
+# stopped at the LIMIT, so bounded at any corpus size (at 50,000 articles a code can be listed by
+# thousands).
+_CODE_SQL = f"""
+    SELECT a.slug, a.title, a.category, a.audience, a.codes, 0.0 AS bm25,
+           i.title_w, i.tags_w, i.body_w, i.plain, c.listed
+    FROM article_codes c JOIN articles a ON a.slug = c.slug JOIN article_index i ON i.slug = a.slug
+    WHERE c.code = ? {{audience}}
+    ORDER BY c.listed, c.slug LIMIT {CANDIDATES}
+"""
+
+
 def _code_boosts(db, codes: list[str], audience_sql: str, rows: dict) -> dict[str, float]:
-    """Lift the articles answering a code in the query: its primary article most."""
+    """Lift the articles answering a code in the query: its primary article most, then the ones
+    listing it among the fewest codes (an article about the code beats a table naming dozens)."""
     boosts: dict[str, float] = {}
     for rank, code in enumerate(codes[:3]):
         lift = 1.0 / (rank + 1)
-        # The best CANDIDATES are chosen from the short columns first; only they fetch their index
-        # text (at 50,000 articles a code listed by thousands made every code query take 14 ms).
-        sql = f"""
-            WITH hits(slug, is_primary) AS (
-                SELECT article, 1 FROM response_codes WHERE code = :code
-                UNION ALL SELECT slug, 0 FROM article_codes WHERE code = :code
-            ), best AS (
-                SELECT a.slug, max(h.is_primary) AS is_primary, json_array_length(a.codes) AS listed
-                FROM hits h JOIN articles a ON a.slug = h.slug
-                WHERE 1 = 1 {audience_sql}
-                GROUP BY a.slug ORDER BY is_primary DESC, listed LIMIT {CANDIDATES}
-            )
-            SELECT a.slug, a.title, a.category, a.audience, a.codes, 0.0 AS bm25,
-                   i.title_w, i.tags_w, i.body_w, i.plain, b.is_primary, b.listed
-            FROM best b JOIN articles a ON a.slug = b.slug JOIN article_index i ON i.slug = a.slug
-            ORDER BY b.is_primary DESC, b.listed
-        """
-        for row in db.query(sql, {"code": code}):
-            rows.setdefault(row["slug"], row)
-            # An article about this code beats a table that merely lists it among many.
-            listed = row["listed"]
-            gain = lift * (_CODE_PRIMARY if row["is_primary"] else _CODE_LISTED if listed <= 8 else _CODE_LISTED / 2)
-            boosts[row["slug"]] = max(boosts.get(row["slug"], 0.0), gain)
+        primary = db.execute("SELECT article FROM response_codes WHERE code = ?", [code]).fetchone()
+        found = _rows_of(db, [primary[0]], audience_sql) if primary else {}
+        listing = {r["slug"]: r for r in db.query(_CODE_SQL.format(audience=audience_sql), [code])}
+        for slug, row in {**found, **listing}.items():
+            rows.setdefault(slug, row)
+            if slug in found:
+                gain = _CODE_PRIMARY
+            else:
+                gain = _CODE_LISTED if row["listed"] <= 8 else _CODE_LISTED / 2
+            boosts[slug] = max(boosts.get(slug, 0.0), lift * gain)
     return boosts

@@ -178,7 +178,7 @@ def sync_knowledge_base(
             db["articles"].upsert_all([_article_row(a) for a in changed], pk="slug")
             db["article_index"].upsert_all([_index_row(a) for a in changed], pk="slug")
             db["article_codes"].insert_all(
-                [{"code": c, "slug": a.slug} for a in changed for c in a.codes], pk=("code", "slug"), ignore=True
+                [{"code": c, "slug": a.slug, "listed": len(a.codes)} for a in changed for c in a.codes], pk=("code", "slug"), ignore=True
             )
         if added or updated or removed:
             refresh_term_frequencies(db)

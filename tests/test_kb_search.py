@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.search import search
+from kb.search import _CODE_SQL, MAX_POSTINGS, _selective, _visible, search
 
 
 def slugs(db, query, audience="merchant", limit=10):
@@ -105,3 +105,24 @@ def test_snippets_highlight_the_query_words(kb_db):
 
 def test_limit_is_respected(kb_db):
     assert len(search(kb_db, "pos机", limit=3)) <= 3
+
+
+def test_in_a_large_corpus_only_the_rarest_terms_retrieve():
+    # FTS5 ranks every row a term matches: at 50,000 articles the terms looked up must stay within
+    # MAX_POSTINGS postings, the rarest first; the others still score the candidates.
+    df = {"附件": 120, "工单": 300, "开通": 900, "权限": 2_000, "单": 450}
+    words, pieces = _selective(["开通", "权限", "工单", "附件"], ["单"], df, total=50_000)
+    assert (words, pieces) == (["工单", "附件"], [])
+    assert sum(df[t] for t in words + pieces) <= MAX_POSTINGS
+    # A small knowledge base is never trimmed: FTS5 cannot match more rows than it has articles.
+    assert _selective(["开通", "工单", "附件"], ["单"], {k: 50 for k in df}, total=71) == (["开通", "工单", "附件"], ["单"])
+
+
+def test_the_articles_for_a_code_are_read_in_index_order(kb_db):
+    # No sort of every article listing the code: the (code, listed, slug) index yields the best
+    # few and the LIMIT stops there, however many articles list it.
+    for audience in (_visible("agent"), _visible("merchant")):
+        plan = kb_db.execute("EXPLAIN QUERY PLAN " + _CODE_SQL.format(audience=audience), ["58"]).fetchall()
+        details = " ".join(row[-1] for row in plan)
+        assert "INDEX idx_article_codes_code_listed_slug (code=?)" in details
+        assert "TEMP B-TREE" not in details

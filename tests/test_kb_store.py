@@ -6,6 +6,7 @@ import shutil
 
 from kb.db import open_db
 from kb.paths import data_dir
+from kb.search import search
 from kb.store import articles_for_code, get_article, list_categories, sync_knowledge_base
 
 
@@ -60,6 +61,22 @@ def test_a_database_from_schema_1_is_upgraded(tmp_path):
         db.execute(f"DROP TABLE {table}")
     db.execute("CREATE VIRTUAL TABLE article_index_vocab USING fts5vocab(article_index_fts, 'col')")
     db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    report = sync_knowledge_base(db, root)
-    assert len(report.updated) == db["articles"].count
+    sync_knowledge_base(db, root)
     assert articles_for_code(db, "97")[0].slug == "code-97-unregistered"
+    assert search(db, "应答码97")[0].slug == "code-97-unregistered"
+
+
+def test_a_code_table_without_listed_counts_is_rebuilt_from_the_articles(tmp_path):
+    root = copy_data(tmp_path)
+    db = open_db(tmp_path / "kb.db")
+    sync_knowledge_base(db, root)
+    expected = sorted(db.execute("SELECT code, slug, listed FROM article_codes").fetchall())
+    # Schemas 2 and 3: the same table without the `listed` count.
+    db["article_codes"].drop()
+    db["article_codes"].create({"code": str, "slug": str}, pk=("code", "slug"))
+    db["article_codes"].insert({"code": "A0", "slug": "mac-key-error"})
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    sync_knowledge_base(db, root)
+    assert sorted(db.execute("SELECT code, slug, listed FROM article_codes").fetchall()) == expected
+    listed = dict(db.execute("SELECT slug, json_array_length(codes) FROM articles").fetchall())
+    assert all(listed[slug] == n for _, slug, n in expected)
