@@ -8,8 +8,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from kb.paths import data_dir
 
 AUDIENCES = ("merchant", "agent")
@@ -116,6 +114,8 @@ def parse_article_text(name: str, source: str) -> Article:
         raise ArticleError(
             f"{name}: no YAML front matter between '---' lines", "", "开头缺少用两行 --- 括起的 YAML 头信息"
         )
+    import yaml  # here, not at the top: searching and most commands never parse an article (15 ms)
+
     try:
         meta = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as e:

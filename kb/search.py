@@ -9,9 +9,9 @@ code. When even the best article covers too little of the query, nothing is retu
 from __future__ import annotations
 
 import html
-from bisect import bisect_left
 import math
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -103,10 +103,11 @@ def _selective(
     Words in at most a few percent of articles retrieve; a word in half the corpus adds thousands
     of postings to rank and says little about which article is meant (it still counts when the
     candidates are scored). If every word is that common, the rarest stand in, as many as
-    MAX_POSTINGS allows (unless `fallback` is off: another ranker's candidates stand in then). Character pieces that are not whole query words retrieve too, under the
-    same limit. In a corpus larger than MAX_POSTINGS, the rarest terms whose postings fit in it
-    retrieve and the rest only score (with no `fallback`, a term alone over it retrieves nothing):
-    FTS5 ranks every row matched, so this bounds a search's cost whatever the corpus size.
+    MAX_POSTINGS allows (unless `fallback` is off: another ranker's candidates stand in then).
+    Character pieces that are not whole query words retrieve too, under the same limit. In a
+    corpus larger than MAX_POSTINGS, the rarest terms whose postings fit in it retrieve and the
+    rest only score (with no `fallback`, a term alone over it retrieves nothing): FTS5 ranks every
+    row matched, so this bounds a search's cost whatever the corpus size.
     """
     limit = _selective_limit(total)
     chosen = [w for w in words if 0 < df.get(w, 0) <= limit]
@@ -399,9 +400,6 @@ def _code_boosts(db, codes: list[str], audience_sql: str, rows: dict) -> dict[st
         listing = {r["slug"]: r for r in db.query(_CODE_SQL.format(audience=audience_sql), [code])}
         for slug, row in {**found, **listing}.items():
             rows.setdefault(slug, row)
-            if slug in found:
-                gain = _CODE_PRIMARY
-            else:
-                gain = _CODE_LISTED if row["listed"] <= 8 else _CODE_LISTED / 2
+            gain = _CODE_PRIMARY if slug in found else _CODE_LISTED if row["listed"] <= 8 else _CODE_LISTED / 2
             boosts[slug] = max(boosts.get(slug, 0.0), lift * gain)
     return boosts

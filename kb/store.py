@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
-import yaml
 
 from kb import text
 from kb.articles import Article, parse_article_text
@@ -75,6 +74,8 @@ def load_categories(path: Path | None = None) -> list[Category]:
 
 def categories_from_text(source: str) -> list[Category]:
     """Parse categories.yaml's source, in display order."""
+    import yaml  # here, not at the top: searching and most commands never parse YAML (15 ms)
+
     raw = yaml.safe_load(source)["categories"]
     return [
         Category(
@@ -178,7 +179,9 @@ def sync_knowledge_base(
             db["articles"].upsert_all([_article_row(a) for a in changed], pk="slug")
             db["article_index"].upsert_all([_index_row(a) for a in changed], pk="slug")
             db["article_codes"].insert_all(
-                [{"code": c, "slug": a.slug, "listed": len(a.codes)} for a in changed for c in a.codes], pk=("code", "slug"), ignore=True
+                [{"code": c, "slug": a.slug, "listed": len(a.codes)} for a in changed for c in a.codes],
+                pk=("code", "slug"),
+                ignore=True,
             )
         if added or updated or removed:
             refresh_term_frequencies(db)

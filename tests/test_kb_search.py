@@ -115,7 +115,10 @@ def test_in_a_large_corpus_only_the_rarest_terms_retrieve():
     assert (words, pieces) == (["工单", "附件"], [])
     assert sum(df[t] for t in words + pieces) <= MAX_POSTINGS
     # A small knowledge base is never trimmed: FTS5 cannot match more rows than it has articles.
-    assert _selective(["开通", "工单", "附件"], ["单"], {k: 50 for k in df}, total=71) == (["开通", "工单", "附件"], ["单"])
+    assert _selective(["开通", "工单", "附件"], ["单"], {k: 50 for k in df}, total=71) == (
+        ["开通", "工单", "附件"],
+        ["单"],
+    )
 
 
 def test_the_articles_for_a_code_are_read_in_index_order(kb_db):

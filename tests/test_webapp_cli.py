@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from webapp import admin_cli
+from webapp import admin_cli, gunicorn_app
 from webapp import cli as cli_module
-from webapp import serve as serve_module
 from webapp.cli import cli
 from webapp.db import get_desk, get_kb
 from webapp.desk import accounts
@@ -74,7 +73,7 @@ def test_init_creates_the_first_admin_once(app, runner, monkeypatch):
 
 def test_serve_runs_gunicorn_with_the_options(app, runner, monkeypatch):
     started = {}
-    monkeypatch.setattr(serve_module.PosdeskServer, "run", lambda self: started.update(self.options))
+    monkeypatch.setattr(gunicorn_app.PosdeskServer, "run", lambda self: started.update(self.options))
     result = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8123", "--workers", "3"])
     assert result.exit_code == 0, result.output
     assert started["bind"] == "0.0.0.0:8123" and started["workers"] == 3
@@ -83,7 +82,7 @@ def test_serve_runs_gunicorn_with_the_options(app, runner, monkeypatch):
 
 def test_serve_initialises_a_fresh_instance_first(make_app, monkeypatch):
     monkeypatch.setattr(cli_module, "INIT_HOOKS", [admin_cli.ensure_first_admin])
-    monkeypatch.setattr(serve_module.PosdeskServer, "run", lambda self: None)
+    monkeypatch.setattr(gunicorn_app.PosdeskServer, "run", lambda self: None)
     app = make_app(knowledge_base=False)
     (Path(app.config["MODEL_DIR"]) / "model.json").unlink()
     result = app.test_cli_runner().invoke(cli, ["serve"])
@@ -95,6 +94,6 @@ def test_serve_initialises_a_fresh_instance_first(make_app, monkeypatch):
 
 
 def test_gunicorn_application_builds_the_app(app, monkeypatch):
-    server = serve_module.PosdeskServer({"bind": "127.0.0.1:0", "workers": 1})
+    server = gunicorn_app.PosdeskServer({"bind": "127.0.0.1:0", "workers": 1})
     assert server.cfg.workers == 1
     assert server.load().name == "webapp"

@@ -160,7 +160,7 @@ def test_the_access_log_never_holds_card_phone_or_id_numbers():
 
     from gunicorn.config import Config
 
-    from webapp.serve import MaskingLogger
+    from webapp.gunicorn_app import MaskingLogger
 
     logger = MaskingLogger(Config())
     environ = {
@@ -182,7 +182,7 @@ def test_the_access_log_never_holds_card_phone_or_id_numbers():
 
 
 def test_full_width_digits_typed_into_search_never_reach_the_access_log():
-    from webapp.serve import mask_digit_runs
+    from webapp.gunicorn_app import mask_digit_runs
 
     full_width = "６２２８４８００１２３４５６７１"
     encoded = "".join(f"%EF%BC%{0x90 + int(d):02X}" for d in "622848001234567")

@@ -120,7 +120,7 @@ def create_core_app(test_config: dict | None = None) -> Flask:
     What command-line reads such as `posdesk search` and `posdesk triage classify` need: they skip
     importing and registering the pages (about 0.3 s of every start). `create_app` builds on it.
     """
-    from webapp import db, model, ratelimits
+    from webapp import db, model
     from webapp.desk.storage import default_url
 
     app = Flask(__name__, instance_path=str(instance_folder()), instance_relative_config=True)
@@ -162,8 +162,9 @@ def create_core_app(test_config: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session: a slow merchant is no attacker
         RATELIMIT_ENABLED=True,
         RATELIMIT_HEADERS_ENABLED=True,
-        # Counters shared by every worker process (a SQLite file); redis:// or memcached:// work too.
-        RATELIMIT_STORAGE_URI=ratelimits.default_storage_uri(Path(app.instance_path)),
+        # Counters shared by every worker process; redis:// or memcached:// work too. None: the SQLite
+        # file instance/ratelimits.db (set by create_app: commands without pages never import limits).
+        RATELIMIT_STORAGE_URI=None,
         TICKET_RATE_LIMIT="10 per minute;60 per hour",
         TICKET_LOOKUP_RATE_LIMIT="5 per minute;30 per hour",  # per address: number + phone guesses
         SUPPORT_HOTLINE=None,  # shown to merchants after filing, when set (POSDESK_SUPPORT_HOTLINE)
@@ -256,11 +257,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         health,
         merchant,
         notices,
+        ratelimits,
         render,
         site_events,
         webhooks,
     )
     from webapp.extensions import csrf, limiter
+
+    if not app.config["RATELIMIT_STORAGE_URI"]:
+        app.config["RATELIMIT_STORAGE_URI"] = ratelimits.default_storage_uri(Path(app.instance_path))
 
     if shared_secret_key:
         app.before_request(_shared_secret_key)  # first: everything after may sign or read the session
