@@ -153,6 +153,29 @@ class _Linear:
     intercept: np.ndarray
 
 
+# The fits below take the whole tickets' matrix and the rows they need: in a forked fit the rows
+# are copied in the child, when its earlier fits' memory is back, not in the parent for all along.
+
+
+def _calibration(estimator, tickets, categories: np.ndarray, rows: np.ndarray) -> list:
+    """The Platt sigmoids (see `_sigmoids`) of `estimator`'s 3-fold cross-validated margins on
+    these rows of the tickets' matrix and categories."""
+    from sklearn.model_selection import cross_val_predict
+
+    x, y = tickets[rows], categories[rows]
+    return _sigmoids(cross_val_predict(estimator, x, y, cv=3, method="decision_function"), y)
+
+
+def _scope_fit(estimator, tickets, rows: np.ndarray, in_scope: list, out_of_scope) -> _Linear:
+    """The scope block: these tickets' rows and the other in-scope matrices (label 1) against the
+    out-of-scope matrix (label 0)."""
+    import scipy.sparse as sp
+
+    x = sp.vstack([tickets[rows], *in_scope, out_of_scope], format="csr")
+    n_out = out_of_scope.shape[0]
+    return _fitted(estimator, x, np.r_[np.ones(x.shape[0] - n_out), np.zeros(n_out)])
+
+
 def _fitted(estimator, x, y) -> _Linear:
     """Fit a linear estimator and keep its block in float32 (what the model stores, and half the
     bytes for a forked fit to send back)."""
@@ -160,10 +183,33 @@ def _fitted(estimator, x, y) -> _Linear:
     return _Linear([str(c) for c in estimator.classes_], estimator.coef_.astype(np.float32), estimator.intercept_)
 
 
+def _used_columns(x) -> tuple[object, np.ndarray]:
+    """(x with only the columns some row uses, those columns' indices in x): the same rows, indices
+    renumbered in order. A linear SVM's weight on a column no row uses is exactly 0 (liblinear's
+    weights are a weighted sum of rows), so a fit on the narrow matrix gives the same weights, and
+    liblinear's classes x columns float64 weights shrink with it."""
+    import scipy.sparse as sp
+
+    used = np.flatnonzero(np.bincount(x.indices, minlength=x.shape[1]))
+    renumber = np.zeros(x.shape[1], dtype=x.indices.dtype)
+    renumber[used] = np.arange(len(used), dtype=x.indices.dtype)
+    return sp.csr_matrix((x.data, renumber[x.indices], x.indptr), shape=(x.shape[0], len(used))), used
+
+
+def _widened(linear: _Linear, used: np.ndarray, width: int) -> _Linear:
+    """A block fitted on `_used_columns`, with zero weights put back for the unused columns."""
+    coef = np.zeros((linear.coef.shape[0], width), dtype=linear.coef.dtype)
+    coef[:, used] = linear.coef
+    return replace(linear, coef=coef)
+
+
 def _run_fit(name: str):
     """Run one of `_FITS` (in a forked child, on the rows the parent left it). Popped, the fit and
-    the fitted estimator it holds are dropped before the result is sent back (50 MB less at peak)."""
-    return _FITS.pop(name)()
+    the fitted estimator it holds are dropped before the result is sent back (50 MB less at peak),
+    and the heap they used is handed back before the process's next fit starts."""
+    result = _FITS.pop(name)()
+    _return_freed_memory()
+    return result
 
 
 def _return_freed_memory() -> None:
@@ -181,7 +227,6 @@ def fit(
     """Fit the category, article and scope blocks; return the model (thresholds at their defaults)."""
     import scipy.sparse as sp
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_predict
     from sklearn.svm import LinearSVC
 
     # The articles' and codes' own words, and how agents search for them (internal procedures have
@@ -214,35 +259,33 @@ def fit(
             seen[first] = seen.get(first, 0) + 1
             if seen[first] <= RANKER_TICKETS_PER_ARTICLE:
                 rank_rows.append(i)
-    rank_x = sp.vstack([x_tickets[rank_rows], x_own], format="csr")
+    # A few hundred tickets per article use a third of the columns: fitted on those alone (the same
+    # weights), the ranker's 57 classes' weights take a third of the memory.
+    rank_x, rank_columns = _used_columns(sp.vstack([x_tickets[rank_rows], x_own], format="csr"))
     rank_y = [training[i].articles[0] for i in rank_rows] + [s for _, s in own]
 
     # In-scope rows (tickets, the articles' and codes' own text, tags) against the out-of-scope
     # corpus. Past SCOPE_TICKETS tickets (a category-stratified sample) more of them only restate
     # what in scope looks like beside a corpus of a few thousand out-of-scope lines.
-    in_scope_tickets = x_tickets[_stratified_sample(categories, SCOPE_TICKETS)]
-    n_in = in_scope_tickets.shape[0] + x_own.shape[0] + x_tags.shape[0]
-    scope_x = sp.vstack([in_scope_tickets, x_own, x_tags, x_out], format="csr")
-    scope_y = np.r_[np.ones(n_in), np.zeros(scope_x.shape[0] - n_in)]
-    del in_scope_tickets, x_own, x_tags, x_out
+    scope_rows = _stratified_sample(categories, SCOPE_TICKETS)
 
-    # The category fit, its calibration margins and the scope fit are independent: on two or more
-    # cores they run in two forked processes, the longest first. Processes, not threads, though
-    # liblinear releases the GIL: its random generator is one per process, and fits sharing it give
-    # a different model each run. The ranker comes after, alone and in this process, once the
-    # tickets' matrix has gone: beside the category fit, their two liblinear copies of the rows and
-    # weights took training past 1 GB at 100,000 tickets. (There, on two cores: 28 s instead of 37 s.)
-    # The margins are what CalibratedClassifierCV(cv=3, ensemble=False) fits its sigmoids on,
-    # without its fit on the whole sample (unused when the sample is not the whole corpus).
+    # The four fits are independent: on two or more cores they run in two forked processes, each
+    # taking the next fit when free, the longest first (at 100,000 tickets the category fit, 13 s,
+    # and then the scope fit, 2 s, in one; the calibration, 8 s, and the ranker, 8 s, in the other).
+    # Processes, not threads, though liblinear releases the GIL: its random generator is one per
+    # process, and fits sharing it give a different model each run. Each child copies the rows it
+    # fits on itself (liblinear copies them again), so the parent holds the tickets' matrix alone:
+    # peak 930 MiB at 100,000 tickets, the category fit's and the ranker's copies side by side.
+    # The calibration fits its sigmoids on the margins CalibratedClassifierCV(cv=3, ensemble=False)
+    # would, without its fit on the whole sample (unused when the sample is not the whole corpus).
     regression = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear", random_state=0)
     _FITS.update(
         final=partial(_fitted, svc(), x_tickets, categories),
-        margins=partial(
-            cross_val_predict, svc(), x_tickets[sample], categories[sample], cv=3, method="decision_function"
-        ),
-        scope=partial(_fitted, regression, scope_x, scope_y),
+        calibration=partial(_calibration, svc(), x_tickets, categories, sample),
+        ranker=partial(_fitted, LinearSVC(C=RANKER_C, tol=1e-3, random_state=0), rank_x, rank_y),
+        scope=partial(_scope_fit, regression, x_tickets, scope_rows, [x_own, x_tags], x_out),
     )
-    del x_tickets, scope_x
+    del x_tickets, x_own, x_tags, x_out, rank_x
     _return_freed_memory()
     names = list(_FITS)
     try:
@@ -257,9 +300,8 @@ def fit(
     finally:
         gc.unfreeze()
         _FITS.clear()
-    ranker = _fitted(LinearSVC(C=RANKER_C, tol=1e-3, random_state=0), rank_x, rank_y)
-    final, scope, margins = done["final"], done["scope"], done["margins"]
-    sigmoids = _sigmoids(margins, categories[sample])
+    final, scope, sigmoids = done["final"], done["scope"], done["calibration"]
+    ranker = _widened(done["ranker"], rank_columns, featuriser.size)
 
     labels = final.classes
     category_w, category_b = _columns(final.coef, final.intercept, len(labels))
