@@ -27,7 +27,7 @@ CANDIDATES = 30
 SELECTIVE_DOCS = 200
 SELECTIVE_SHARE = 0.03
 # Rows FTS5 may rank per retrieval step (bm25 costs a few microseconds a row).
-MAX_POSTINGS = 600
+MAX_POSTINGS = 300
 RELEVANCE_FLOOR = 0.35
 # Enough matched information to be relevant however long the rest of the query rambles.
 RELEVANT_MASS = 4.0
