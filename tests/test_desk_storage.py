@@ -21,6 +21,8 @@ from webapp.desk.storage import Desk, DeskError, normalise_url
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATABASE_URL = os.environ.get("POSDESK_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("POSDESK_TEST_REDIS_URL")
+# Reads the servers of the PostgreSQL + Redis pass itself: every test here runs in that pass.
+pytestmark = pytest.mark.desk
 
 
 def _count(desk: Desk, key: str) -> int:

@@ -17,6 +17,8 @@ from webapp.desk.storage import HEAD, MIGRATIONS, Desk
 
 RELEASE_0_1_DUMP = Path(__file__).resolve().parent / "data" / "posdesk-0.1-519032d.sql.gz"
 TEST_DATABASE_URL = os.environ.get("POSDESK_TEST_DATABASE_URL")
+# Reads the servers of the PostgreSQL + Redis pass itself: every test here runs in that pass.
+pytestmark = pytest.mark.desk
 
 # The desk tables release 0.1 had, and the order their rows are compared in.
 DESK_TABLES = {

@@ -13,6 +13,8 @@ from webapp.db import get_desk
 from webapp.desk.tickets import get_ticket, pending_count
 
 REDIS_URL = os.environ.get("POSDESK_TEST_REDIS_URL")
+# Reads the servers of the PostgreSQL + Redis pass itself: every test here runs in that pass.
+pytestmark = pytest.mark.desk
 
 
 def test_a_filed_ticket_is_acknowledged_pending_and_triaged_within_seconds(make_app, api_headers_for):

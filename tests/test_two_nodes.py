@@ -33,11 +33,14 @@ import requests
 DATABASE_URL = os.environ.get("POSDESK_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("POSDESK_TEST_REDIS_URL")
 
-pytestmark = pytest.mark.skipif(
-    not (DATABASE_URL and REDIS_URL),
-    reason="two-node test needs POSDESK_TEST_DATABASE_URL (PostgreSQL) and POSDESK_TEST_REDIS_URL (Redis); "
-    "`bash .ci/services start DIR` starts both and prints them",
-)
+pytestmark = [
+    pytest.mark.desk,
+    pytest.mark.skipif(
+        not (DATABASE_URL and REDIS_URL),
+        reason="two-node test needs POSDESK_TEST_DATABASE_URL (PostgreSQL) and POSDESK_TEST_REDIS_URL (Redis); "
+        "`bash .ci/services start DIR` starts both and prints them",
+    ),
+]
 
 REPO = Path(__file__).resolve().parent.parent
 POSDESK = str(Path(sys.executable).parent / "posdesk")

@@ -27,6 +27,8 @@ from webapp.desk.webhooks import WebhookError, add_webhook, ensure_webhook, list
 TEXT = "刷卡交易失败，终端提示应答码96"
 SECRET = "s3cret-for-the-receiver-0123456789"
 REDIS_URL = os.environ.get("POSDESK_TEST_REDIS_URL")
+# Reads the servers of the PostgreSQL + Redis pass itself: every test here runs in that pass.
+pytestmark = pytest.mark.desk
 
 
 class Receiver:

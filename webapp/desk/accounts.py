@@ -25,13 +25,17 @@ TOKEN_PREFIX = "pd_"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 TOKEN_USE_RESOLUTION_SECONDS = 60  # `last_used` is rewritten at most once a minute per token
+# Werkzeug's method string for new password hashes: scrypt at its default cost (N=2**15, r=8, p=1,
+# about 0.1 s and 32 MiB a hash, on purpose). A stored hash names its own method, so checking an
+# older or cheaper hash still works. The test suite lowers the cost (tests/conftest.py).
+PASSWORD_METHOD = "scrypt"
 
 
 @cache
 def _dummy_hash() -> str:
     """Checked when the user does not exist, so that a wrong name costs as long as a wrong password
     (made on first use: hashing costs a tenth of a second that commands without a login never need)."""
-    return generate_password_hash("posdesk-dummy-password")
+    return generate_password_hash("posdesk-dummy-password", method=PASSWORD_METHOD)
 
 
 class AccountError(ValueError):
@@ -173,7 +177,7 @@ def create_user(desk: Desk, username: str, password: str, role: str = "agent") -
     _check_password(password)
     row = {
         "username": username,
-        "password_hash": generate_password_hash(password),
+        "password_hash": generate_password_hash(password, method=PASSWORD_METHOD),
         "role": role,
         "active": 1,
         "created": _now(),
@@ -211,7 +215,7 @@ def admin_exists(desk: Desk) -> bool:
 def set_password(desk: Desk, username: str, password: str) -> User:
     """Replace a user's password, ending every open session of theirs."""
     _check_password(password)
-    password_hash = generate_password_hash(password)
+    password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
     with desk.write() as conn:
         user = _require_user(desk, username)
         conn.execute(update(users).where(users.c.id == user.id).values(password_hash=password_hash))
