@@ -138,6 +138,10 @@ class DeskTemplate:
             with self.server.connect() as conn:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {self.prefix}_template WITH (FORCE)"))
                 conn.execute(text(f"CREATE DATABASE {self.prefix}_template"))
+                # FILE_COPY (PostgreSQL 15+; what older servers always do) copies the template's
+                # files instead of writing them through the WAL: a copy and its drop cost half as much.
+                version = conn.execute(text("SHOW server_version_num")).scalar_one()
+                self.strategy = " STRATEGY FILE_COPY" if int(version) >= 150000 else ""
             self.url = self._url(f"{self.prefix}_template")
         else:
             self.url = f"sqlite:///{folder / 'template.db'}"
@@ -162,19 +166,26 @@ class DeskTemplate:
 
         name = f"{self.prefix}_{number}"
         with self.server.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {self.prefix}_template"))
+            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {self.prefix}_template{self.strategy}"))
         self.made.append(name)
         return self._url(name)
 
     def drop_all(self) -> None:
-        """Drop every database made (PostgreSQL)."""
+        """Drop every database made (PostgreSQL), a few at a time: one after another, the session's
+        500-odd databases took 40 s."""
         if not TEST_DATABASE_URL:
             return
+        from concurrent.futures import ThreadPoolExecutor
+
         from sqlalchemy import text
 
-        with self.server.connect() as conn:
-            for name in [*self.made, f"{self.prefix}_template"]:
+        def drop(name: str) -> None:
+            with self.server.connect() as conn:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(drop, self.made))
+        drop(f"{self.prefix}_template")
         self.server.dispose()
 
 
