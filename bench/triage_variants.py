@@ -36,7 +36,7 @@ from kb.codes import load_codes
 from triage.dataset import read_tickets, split, ticket_files
 from triage.features import _CHAR, _WORD, Featuriser, analyse_many
 from triage.prediction import OUT_OF_SCOPE
-from triage.training import CATEGORY_C, RANKER_C, RANKER_TICKETS_PER_ARTICLE, article_documents, code_documents
+from triage.training import CATEGORY_C, RANKER_C, article_documents, code_documents, ranker_rows
 
 BLIND = REPO / "bench" / "blind"
 SETS = {
@@ -71,13 +71,7 @@ class Data:
         self.y_own = np.array([c for _, c in own])
         # The article ranker as training fits it (RANKER_TICKETS_PER_ARTICLE tickets per article,
         # then the articles' and codes' own text), scored on every set, best article per category.
-        seen: dict[str, int] = {}
-        rows = []
-        for i, ticket in enumerate(train):
-            first = ticket.articles[0] if ticket.articles else None
-            if first in category and seen.get(first, 0) < RANKER_TICKETS_PER_ARTICLE:
-                seen[first] = seen.get(first, 0) + 1
-                rows.append(i)
+        rows = ranker_rows(train, set(category))
         own_slugs = [slug for _, slug in article_documents(kb) + code_documents(load_codes())]
         ranker = LinearSVC(C=RANKER_C, tol=1e-3, random_state=0)
         ranker.fit(sp.vstack([self.x[rows], self.x_own]), [train[i].articles[0] for i in rows] + own_slugs)

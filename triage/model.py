@@ -79,8 +79,11 @@ class Scores:
 class TriageModel:
     """Weights over one feature space, in column blocks: categories | articles | scope.
 
-    `calibration` holds per-category sigmoid parameters (a, b) mapping a margin m to
-    1 / (1 + exp(a·m + b)); the probabilities are then normalised to sum to 1.
+    A category's margin is its own block's plus `article_evidence` (meta, default 0) times the best
+    margin the article ranker gives any of the category's articles: the ranker also learned from
+    the articles' titles and the code table, which is how people name a problem. `calibration`
+    holds per-category sigmoid parameters (a, b) mapping that margin m to 1 / (1 + exp(a·m + b));
+    the probabilities are then normalised to sum to 1.
     """
 
     def __init__(
@@ -105,8 +108,11 @@ class TriageModel:
         self.scope_threshold: float = float(meta.get("scope_threshold", 0.5))
         self.article_category: dict[str, str] = meta.get("article_category", {})
         self.public_articles = frozenset(meta.get("public_articles", ()))
+        self.article_evidence = float(meta.get("article_evidence", 0.0))
         column = {label: i for i, label in enumerate(labels)}
         self._article_column = np.array([column.get(self.article_category.get(s, ""), -1) for s in slugs])
+        # Each category's articles, as columns of the article block (a category without one: none).
+        self._category_articles = [np.flatnonzero(self._article_column == j) for j in range(len(labels))]
 
     @property
     def n_categories(self) -> int:
@@ -117,21 +123,44 @@ class TriageModel:
         """Score one analysed text (NumPy only: what a search pays)."""
         cols, vals = self.featuriser.vector(doc)
         raw = vals @ self.weights[cols] + self.bias if len(cols) else self.bias.copy()
-        categories, articles, scope = self._from_raw(raw[None, :])
-        return Scores(categories[0], articles[0], float(scope[0]))
+        return self.scores_of(raw[None, :])[0]
 
     def scores_many(self, docs: list[Analysis]) -> list[Scores]:
         """Score many analysed texts with one sparse product (SciPy, loaded on first batch)."""
         if len(docs) < 2:
             return [self.scores(d) for d in docs]
-        raw = np.asarray(self.featuriser.matrix(docs) @ self.weights) + self.bias
+        return self.scores_of(self.raw_many(docs))
+
+    def raw_many(self, docs: list[Analysis]) -> np.ndarray:
+        """The raw margins of many analysed texts, shape (texts, categories + articles + 1), float."""
+        return np.asarray(self.featuriser.matrix(docs) @ self.weights) + self.bias
+
+    def scores_of(self, raw: np.ndarray) -> list[Scores]:
+        """The `Scores` of each row of raw margins (see `raw_many`)."""
         categories, articles, scope = self._from_raw(raw)
         return [Scores(c, a, float(s)) for c, a, s in zip(categories, articles, scope, strict=True)]
+
+    def category_margins(self, raw: np.ndarray) -> np.ndarray:
+        """Rows of raw margins -> each category's margin before calibration, shape (texts, categories):
+        its own block's, plus `article_evidence` times its best article's (a category without
+        articles gets the text's lowest article margin)."""
+        c = self.n_categories
+        margins = raw[:, :c]
+        if not self.article_evidence or not self.slugs:
+            return margins
+        articles = raw[:, c : c + len(self.slugs)]
+        lowest = articles.min(axis=1)
+        best = np.stack([articles[:, cols].max(axis=1) if len(cols) else lowest for cols in self._category_articles], 1)
+        combined = margins + self.article_evidence * best
+        if c == 2:  # one margin decides between two categories (see _from_raw): their difference
+            half = (combined[:, 1] - combined[:, 0]) / 2
+            return np.stack([-half, half], axis=1)
+        return combined
 
     def _from_raw(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rows of raw margins -> (category probabilities, article scores, scope probabilities)."""
         c, a = self.n_categories, len(self.slugs)
-        p = _expit(-(self.calibration[0] * raw[:, :c] + self.calibration[1]))
+        p = _expit(-(self.calibration[0] * self.category_margins(raw) + self.calibration[1]))
         if c == 2:  # one calibrated margin decides between the two
             p = np.stack([1.0 - p[:, 1], p[:, 1]], axis=1)
         total = p.sum(axis=1, keepdims=True)
