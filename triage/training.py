@@ -235,13 +235,16 @@ def _widened(linear: _Linear, used: np.ndarray, width: int) -> _Linear:
     return replace(linear, coef=coef)
 
 
-def _run_fit(name: str):
-    """Run one of `_FITS` (in a forked child, on the rows the parent left it). Popped, the fit and
-    the fitted estimator it holds are dropped before the result is sent back (50 MB less at peak),
-    and the heap they used is handed back before the process's next fit starts."""
-    result = _FITS.pop(name)()
-    _return_freed_memory()
-    return result
+def _run_fits(names: tuple[str, ...]) -> list:
+    """Run these of `_FITS` in turn (in a forked child, on the rows the parent left it); return
+    their results in order. Popped, each fit and the fitted estimator it holds are dropped before
+    the next starts or the results are sent back (50 MB less at peak), and the heap they used is
+    handed back in between."""
+    results = []
+    for name in names:
+        results.append(_FITS.pop(name)())
+        _return_freed_memory()
+    return results
 
 
 def _return_freed_memory() -> None:
@@ -288,14 +291,14 @@ def fit(
     # what in scope looks like beside a corpus of a few thousand out-of-scope lines.
     scope_rows = _stratified_sample(categories, SCOPE_TICKETS)
 
-    # The three fits are independent: on two or more cores they run in two forked processes, each
-    # taking the next fit when free, the longest first (at 100,000 tickets the category fit and then
-    # the scope fit in one, the ranker in the other). Processes, not threads, though liblinear
-    # releases the GIL: its random generator is one per process, and fits sharing it give a
-    # different model each run. Each child copies the rows it fits on itself (liblinear copies them
-    # again), so the parent holds the tickets' matrix alone: peak 930 MiB at 100,000 tickets, the
-    # category fit's and the ranker's copies side by side. The sigmoid is fitted later, on
-    # held-out tickets (`calibrate`, called by `set_thresholds`).
+    # The three fits are independent: on two or more cores they run in two forked processes, the
+    # category fit and then the scope fit in one, the ranker in the other (at 100,000 tickets 17 +
+    # 2 s against 12 s). Processes, not threads, though liblinear releases the GIL: its random
+    # generator is one per process, and fits sharing it give a different model each run. Each
+    # child copies the rows it fits on itself (liblinear copies them again), so the parent holds the
+    # tickets' matrix alone: peak 910 MiB at 100,000 tickets, the category fit's and the ranker's
+    # copies side by side (the scope fit beside the category fit made it 1,015 MiB). The sigmoid is
+    # fitted later, on held-out tickets (`calibrate`, called by `set_thresholds`).
     svc = LinearSVC(C=CATEGORY_C, class_weight="balanced", tol=1e-3, random_state=0)
     regression = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear", random_state=0)
     _FITS.update(
@@ -305,21 +308,21 @@ def fit(
     )
     del x_tickets, x_own, x_tags, x_out, rank_x
     _return_freed_memory()
-    names = list(_FITS)
+    groups = [("final", "scope"), ("ranker",)]
     try:
         if (os.cpu_count() or 1) == 1 or len(training) < PARALLEL_FROM:  # a process costs more than a small fit
-            done = {name: _run_fit(name) for name in names}  # popping: names is a copy
+            results = [_run_fits(group) for group in groups]
         else:
             # Frozen, the parent's objects stay out of the children's garbage collections, which
             # would otherwise write to (and so copy) every page holding one.
             gc.freeze()
             with multiprocessing.get_context("fork").Pool(2) as pool:
-                done = dict(zip(names, pool.map(_run_fit, names, chunksize=1), strict=True))
+                results = pool.map(_run_fits, groups, chunksize=1)
     finally:
         gc.unfreeze()
         _FITS.clear()
-    final, scope = done["final"], done["scope"]
-    ranker = _widened(done["ranker"], rank_columns, featuriser.size)
+    (final, scope), (ranker,) = results
+    ranker = _widened(ranker, rank_columns, featuriser.size)
 
     labels = final.classes
     category_w, category_b = _columns(final.coef, final.intercept, len(labels))
