@@ -247,9 +247,9 @@ def pool_rps(port: int, method: str, path: str, body: str | None, clients: int, 
             while time.monotonic() < deadline:
                 conn.request(method, path, body=payload, headers=headers)
                 response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"{response.status} from {path}")
+                answer = response.read()
+                if response.status != 200:  # say which server, and what it said, to find the cause
+                    raise RuntimeError(f"{response.status} from {path} on port {port}: {answer[:300]!r}")
                 counts[i] += 1
         finally:
             conn.close()
@@ -318,6 +318,7 @@ def measure(seconds: float = 3.0, repeats: int = 3, python_load: bool = False) -
         env["POSDESK_INSTANCE"] = str(instance)
         subprocess.run([str(POSDESK), "init"], env=env, cwd=REPO, check=True, capture_output=True, timeout=900)
         ports = {"posdesk": free_port(), "peer": free_port()}
+        print(f"ports: posdesk {ports['posdesk']}, peer {ports['peer']}", file=sys.stderr)
         log = open(Path(tmp) / "servers.log", "w")  # noqa: SIM115 - open for the servers' lifetime
         servers = {
             "posdesk": subprocess.Popen(
