@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -351,8 +352,20 @@ def measure(seconds: float = 3.0, repeats: int = 3, python_load: bool = False) -
             for proc in servers.values():
                 stop(proc)
             log.close()
+            _keep_log_of_errors(Path(tmp) / "servers.log")
     generator = "wrk" if measure_rps is wrk_rps else "python thread pool"
     return WebRun(results, memory, model_mib, status, generator, seconds, repeats, (load_before, os.getloadavg()[0]))
+
+
+def _keep_log_of_errors(log: Path) -> None:
+    """Copy the servers' log out of the temporary folder when it shows a server error (an answer
+    5xx or a traceback), and say where: one such answer in 100,000 is otherwise gone with the run."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    if not re.search(r'" 5\d\d |Traceback', text):
+        return
+    kept = Path(tempfile.gettempdir()) / f"posdesk-web-bench-servers-{int(time.time())}.log"
+    shutil.copy(log, kept)
+    print(f"a server answered with an error: its log is kept in {kept}", file=sys.stderr)
 
 
 def report(run: WebRun) -> list[str]:
