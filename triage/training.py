@@ -183,11 +183,10 @@ def calibrate(model: TriageModel, raw: np.ndarray, truth: Sequence[str]) -> None
     each category, against whether it is the ticket's): being monotone, it keeps the category the
     margins rank first, where one sigmoid per category moved it (development sets, macro-F1 down
     0.004-0.007). With no held-out ticket the plain logistic stays (a = -1, b = 0)."""
-    labels = model.labels
-    margins = model.category_margins(raw)
-    truth = np.array(truth)
+    labels, truth = model.labels, np.array(truth)
     if not len(truth):
         return
+    margins = model.category_margins(raw)
     if len(labels) == 2:  # the second category's margin decides (see TriageModel._from_raw)
         flat, positive = margins[:, 1], truth == labels[1]
     else:

@@ -31,11 +31,16 @@ TOKEN_USE_RESOLUTION_SECONDS = 60  # `last_used` is rewritten at most once a min
 PASSWORD_METHOD = "scrypt"
 
 
+def _hash_password(password: str) -> str:
+    """The stored form of a password (werkzeug's "method$salt$hash", with PASSWORD_METHOD)."""
+    return generate_password_hash(password, method=PASSWORD_METHOD)
+
+
 @cache
 def _dummy_hash() -> str:
     """Checked when the user does not exist, so that a wrong name costs as long as a wrong password
     (made on first use: hashing costs a tenth of a second that commands without a login never need)."""
-    return generate_password_hash("posdesk-dummy-password", method=PASSWORD_METHOD)
+    return _hash_password("posdesk-dummy-password")
 
 
 class AccountError(ValueError):
@@ -177,7 +182,7 @@ def create_user(desk: Desk, username: str, password: str, role: str = "agent") -
     _check_password(password)
     row = {
         "username": username,
-        "password_hash": generate_password_hash(password, method=PASSWORD_METHOD),
+        "password_hash": _hash_password(password),
         "role": role,
         "active": 1,
         "created": _now(),
@@ -215,7 +220,7 @@ def admin_exists(desk: Desk) -> bool:
 def set_password(desk: Desk, username: str, password: str) -> User:
     """Replace a user's password, ending every open session of theirs."""
     _check_password(password)
-    password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
+    password_hash = _hash_password(password)
     with desk.write() as conn:
         user = _require_user(desk, username)
         conn.execute(update(users).where(users.c.id == user.id).values(password_hash=password_hash))
