@@ -36,6 +36,35 @@ def test_a_filed_ticket_is_acknowledged_pending_and_triaged_within_seconds(make_
         backlog.worker(app).stop()
 
 
+def test_a_ticket_filed_while_a_round_runs_is_triaged_by_the_next_round(make_app, monkeypatch):
+    # The ticket is filed (and the thread woken) while the thread's round is delivering the outbox,
+    # with a counted read waiting: writing that read must not swallow the wake-up, or the ticket
+    # waits for the next timed round (an hour here).
+    from webapp.deferred import deferred
+    from webapp.desk.tickets import file_ticket_once
+
+    app = make_app(JOBS_EAGER=False, TRIAGE_WORKER=True, TRIAGE_WORKER_SECONDS=3600)
+    filed = []
+    deliver = backlog.BacklogWorker.deliver
+
+    def deliver_and_file_meanwhile(self):
+        if not filed:
+            with app.app_context():
+                ticket, _ = file_ticket_once(get_desk(), None, "商户被冻结了怎么办")
+            filed.append(ticket.id)
+            deferred(app).count_view("funds-not-arrived")
+            self.wake()
+        return deliver(self)
+
+    monkeypatch.setattr(backlog.BacklogWorker, "deliver", deliver_and_file_meanwhile)
+    backlog.worker(app).ensure_started()
+    try:
+        assert wait_for(lambda: bool(filed), 10)
+        assert wait_for(lambda: get_ticket(get_desk(app), filed[0]).triage_status == "done", 10)
+    finally:
+        backlog.worker(app).stop()
+
+
 @pytest.fixture
 def redis_url():
     """A Redis database of its own (db 4 of the test server), emptied."""

@@ -66,7 +66,8 @@ class BacklogWorker:
         self.interval = float(app.config["TRIAGE_WORKER_SECONDS"])
         self.triages = not app.config.get("REDIS_URL")  # with Redis, `posdesk worker` triages
         self._stop = threading.Event()
-        self._wake = False
+        self._wake = False  # a wake-up not taken by a round yet (read and reset under _wake_lock)
+        self._wake_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
@@ -74,8 +75,16 @@ class BacklogWorker:
 
     def wake(self) -> None:
         """Triage and deliver now (a ticket was filed, an event written): the thread's next round starts at once."""
-        self._wake = True
+        with self._wake_lock:
+            self._wake = True
         deferred(self.app).due.set()
+
+    def _woken(self) -> bool:
+        """Whether wake() was called since the last call (read and reset in one step, so that a
+        wake-up arriving while a round runs starts the next round instead of being lost)."""
+        with self._wake_lock:
+            woken, self._wake = self._wake, False
+        return woken
 
     def run_once(self) -> int:
         """One round: triage the backlog when a model is loaded; return how many tickets were triaged."""
@@ -117,8 +126,7 @@ class BacklogWorker:
         views = deferred(self.app)
         next_triage = 0.0
         while not self._stop.is_set():
-            if self._wake or time.monotonic() >= next_triage:
-                self._wake = False
+            if self._woken() or time.monotonic() >= next_triage:
                 next_triage = time.monotonic() + self.interval
                 try:
                     self.run_once()
@@ -138,8 +146,10 @@ class BacklogWorker:
                     self.prune()
                 except Exception:  # old events wait for the next hour's round
                     log.exception("pruning old site events failed; trying again in %d s", PRUNE_SECONDS)
+            # Only this loop clears the event, right after waking: a wake() during the round above
+            # left it set, so the next round starts at once.
             views.due.wait(max(0.0, next_triage - time.monotonic()))
-            views.due.clear()  # woken: whatever woke it (reads, a ticket) is handled by the next round
+            views.due.clear()
 
     def ensure_started(self) -> None:
         """Start the thread in this process if it is not running (a fork leaves threads behind)."""

@@ -64,7 +64,6 @@ class DeferredWrites:
         with self._lock:
             views, uses, events = self._views, self._token_uses, self._events
             self._views, self._token_uses, self._events, self._waiting = Counter(), {}, [], 0
-            self.due.clear()
         try:
             with desk.write():  # one commit for all three (each helper's own write() joins this one)
                 record_views(desk, views)
