@@ -261,6 +261,38 @@ def test_fits_side_by_side_give_the_model_fitted_in_turn(monkeypatch):
         assert np.array_equal(a, b)
 
 
+def test_fits_in_their_own_processes_come_back_in_order_with_one_call_meanwhile(monkeypatch):
+    """Each group fits in a forked process; what runs meanwhile here runs once, when the first is
+    back; the results come in the groups' order whichever finishes first."""
+    import time
+
+    from triage import training
+
+    monkeypatch.setitem(training._FITS, "slow", lambda: time.sleep(0.5) or "slow")
+    monkeypatch.setitem(training._FITS, "quick", lambda: "quick")
+    monkeypatch.setitem(training._FITS, "after", lambda: "after")
+    calls = []
+    results = training._fit_in_parallel([("slow",), ("quick", "after")], lambda: calls.append("meanwhile"))
+    assert results == [["slow"], ["quick", "after"]]
+    assert calls == ["meanwhile"]
+
+
+def test_a_fit_failing_in_its_process_fails_here_and_leaves_no_process(monkeypatch):
+    import multiprocessing
+    import time
+
+    from triage import training
+
+    def broken():
+        raise ValueError("the solver gave up")
+
+    monkeypatch.setitem(training._FITS, "broken", broken)
+    monkeypatch.setitem(training._FITS, "slow", lambda: time.sleep(30))
+    with pytest.raises(RuntimeError, match="the solver gave up"):
+        training._fit_in_parallel([("slow",), ("broken",)], lambda: None)
+    assert not multiprocessing.active_children()
+
+
 def test_character_keys_are_the_character_ngrams():
     """The character block's integer keys stand for exactly the n-grams `char_ngrams` lists, text by
     text (astral characters, Latin, digits and empty texts included)."""

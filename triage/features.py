@@ -36,14 +36,15 @@ MATRIX_CHUNK = 4096
 _WORD, _CHAR, _CODE = "w\x1f", "c\x1f", "code:"
 
 
-def analyse_many(texts: list[str]) -> list[Analysis]:
-    """`kb.text.analyse` for a large list, spread over all cores (segmentation dominates training time).
+def analyse_many(texts: list[str], processes: int | None = None) -> list[Analysis]:
+    """`kb.text.analyse` for a large list, spread over `processes` processes (default: all cores;
+    segmentation dominates training time). 1 analyses in this process.
 
     The words of the analyses share one string object per distinct word (`sys.intern`): a word
     comes out of jieba, or out of a worker's pickle, as a new string each time it occurs, and
     100,000 tickets' analyses took 241 MiB that way against 85 MiB shared.
     """
-    workers = os.cpu_count() or 1
+    workers = processes or os.cpu_count() or 1
     if workers == 1 or len(texts) < PARALLEL_FROM:
         return [_shared_words(analyse(t)) for t in texts]
     text.tokenizer()  # load the dictionary once, before forking, so workers share it

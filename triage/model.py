@@ -131,9 +131,11 @@ class TriageModel:
             return [self.scores(d) for d in docs]
         return self.scores_of(self.raw_many(docs))
 
-    def raw_many(self, docs: list[Analysis]) -> np.ndarray:
-        """The raw margins of many analysed texts, shape (texts, categories + articles + 1), float."""
-        return np.asarray(self.featuriser.matrix(docs) @ self.weights) + self.bias
+    def raw_many(self, docs: list[Analysis], matrix=None) -> np.ndarray:
+        """The raw margins of many analysed texts, shape (texts, categories + articles + 1), float
+        (`matrix`: their `featuriser.matrix`, when the caller made it already)."""
+        matrix = self.featuriser.matrix(docs) if matrix is None else matrix
+        return np.asarray(matrix @ self.weights) + self.bias
 
     def scores_of(self, raw: np.ndarray) -> list[Scores]:
         """The `Scores` of each row of raw margins (see `raw_many`)."""

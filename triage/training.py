@@ -19,8 +19,10 @@ import hashlib
 import itertools
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -29,6 +31,7 @@ import numpy as np
 
 from kb.articles import Article, load_articles
 from kb.codes import ResponseCode, load_codes
+from kb.text import Analysis
 from triage.dataset import LabelledTicket, read_agent_searches, read_out_of_scope, split, split_texts
 from triage.evaluation import choose_threshold, evaluate, scope_report
 from triage.features import PARALLEL_FROM, Featuriser, analyse_many
@@ -242,8 +245,72 @@ def _run_fits(names: tuple[str, ...]) -> list:
     results = []
     for name in names:
         results.append(_FITS.pop(name)())
+        gc.collect()  # the cycle collector is off while training (`_cycle_collector_paused`)
         _return_freed_memory()
     return results
+
+
+def _fit_in_child(names: tuple[str, ...], send) -> None:
+    """A forked fitting process: run these fits, send ("ok", results) or ("error", traceback) through
+    the pipe, and end (its memory goes back to the system with it)."""
+    try:
+        payload = ("ok", _run_fits(names))
+    except BaseException:
+        payload = ("error", traceback.format_exc())
+    send.send(payload)
+    send.close()
+
+
+def _fit_in_parallel(groups: list[tuple[str, ...]], while_waiting: Callable[[], object]) -> list[list]:
+    """Run each group of `_FITS` in a forked process of its own; call `while_waiting()` here as soon
+    as the first group is back (that process has ended, its core and memory are free), and return
+    the groups' results in order. RuntimeError when a fit fails or its process dies."""
+    context = multiprocessing.get_context("fork")
+    pending, results = {}, {}
+    try:
+        for index, names in enumerate(groups):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_fit_in_child, args=(names, send), name=f"posdesk-fit-{index}")
+            process.start()
+            send.close()
+            pending[receive] = (index, names, process)
+        while pending:
+            for receive in multiprocessing.connection.wait(list(pending)):
+                index, names, process = pending.pop(receive)
+                try:
+                    status, payload = receive.recv()
+                except EOFError:
+                    process.join()
+                    code = process.exitcode
+                    raise RuntimeError(f"fitting {names} ended without a result (exit code {code})") from None
+                process.join()
+                if status != "ok":
+                    raise RuntimeError(f"fitting {names} failed:\n{payload}")
+                if not results:
+                    while_waiting()
+                results[index] = payload
+    finally:
+        for _, _, process in pending.values():
+            process.terminate()
+            process.join()
+    return [results[i] for i in range(len(groups))]
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Keep Python's cycle collector off for the block (and in processes forked in it).
+
+    Training builds millions of objects (analyses, n-gram counts) of which none form a cycle: the
+    collector's full passes over them found nothing and took 2.9 s of about 40 at 100,000 tickets
+    (12 passes). Garbage is freed by reference counting meanwhile; the collector runs as before
+    once the block ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _return_freed_memory() -> None:
@@ -256,10 +323,19 @@ def _return_freed_memory() -> None:
 
 
 def fit(
-    training: Sequence[LabelledTicket], kb: Sequence[Article], out_of_scope: Sequence[str], version: str
+    training: Sequence[LabelledTicket],
+    kb: Sequence[Article],
+    out_of_scope: Sequence[str],
+    version: str,
+    while_fitting: Callable[[Featuriser], object] = lambda featuriser: None,
 ) -> TriageModel:
     """Fit the category, article and scope blocks; return the model (thresholds at their defaults,
-    sigmoid the plain logistic: `set_thresholds` calibrates it on held-out tickets)."""
+    sigmoid the plain logistic: `set_thresholds` calibrates it on held-out tickets).
+
+    `while_fitting(featuriser)` is called once in this process: when the fits run in forked
+    processes, as soon as the first of them is done (its core is free while the other fits on),
+    else after the fits.
+    """
     import scipy.sparse as sp
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
@@ -291,13 +367,15 @@ def fit(
     scope_rows = _stratified_sample(categories, SCOPE_TICKETS)
 
     # The three fits are independent: on two or more cores they run in two forked processes, the
-    # category fit and then the scope fit in one, the ranker in the other (at 100,000 tickets 17 +
-    # 2 s against 12 s). Processes, not threads, though liblinear releases the GIL: its random
-    # generator is one per process, and fits sharing it give a different model each run. Each
-    # child copies the rows it fits on itself (liblinear copies them again), so the parent holds the
-    # tickets' matrix alone: peak 910 MiB at 100,000 tickets, the category fit's and the ranker's
-    # copies side by side (the scope fit beside the category fit made it 1,015 MiB). The sigmoid is
-    # fitted later, on held-out tickets (`calibrate`, called by `set_thresholds`).
+    # category fit and then the scope fit in one, the ranker in the other (at 100,000 tickets 13 +
+    # 1 s against 8.5 s); the ranker's process ends when it is done, and this process analyses the
+    # held-out text on the freed core meanwhile (`while_fitting`). Processes, not threads, though
+    # liblinear releases the GIL: its random generator is one per process, and fits sharing it give
+    # a different model each run. Each child copies the rows it fits on itself (liblinear copies
+    # them again), so the parent holds the tickets' matrix alone: peak 930-960 MiB at 100,000
+    # tickets, the category fit's and the ranker's copies side by side (the scope fit beside the
+    # category fit made it 1,015 MiB). The sigmoid is fitted later, on held-out tickets
+    # (`calibrate`, called by `set_thresholds`).
     svc = LinearSVC(C=CATEGORY_C, class_weight="balanced", tol=1e-3, random_state=0)
     regression = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear", random_state=0)
     _FITS.update(
@@ -311,12 +389,12 @@ def fit(
     try:
         if (os.cpu_count() or 1) == 1 or len(training) < PARALLEL_FROM:  # a process costs more than a small fit
             results = [_run_fits(group) for group in groups]
+            while_fitting(featuriser)
         else:
             # Frozen, the parent's objects stay out of the children's garbage collections, which
             # would otherwise write to (and so copy) every page holding one.
             gc.freeze()
-            with multiprocessing.get_context("fork").Pool(2) as pool:
-                results = pool.map(_run_fits, groups, chunksize=1)
+            results = _fit_in_parallel(groups, partial(while_fitting, featuriser))
     finally:
         gc.unfreeze()
         _FITS.clear()
@@ -342,11 +420,39 @@ def fit(
     return TriageModel(featuriser, labels, slugs, weights, bias, calibration, meta)
 
 
+@dataclass(frozen=True)
+class HeldOutText:
+    """Held-out tickets' and out-of-scope texts' analyses, and the tickets' feature matrix when the
+    featuriser was known (None: `raw_many` makes it)."""
+
+    docs: list[Analysis]
+    outside: list[Analysis]
+    matrix: object | None = None
+
+    @classmethod
+    def prepare(
+        cls,
+        tickets: Sequence[str],
+        outside: Sequence[str],
+        featuriser: Featuriser | None = None,
+        processes: int | None = None,
+    ) -> HeldOutText:
+        """Analyse both lists (over `processes` processes, default all cores: `analyse_many`)."""
+        docs = analyse_many(list(tickets), processes)
+        matrix = featuriser.matrix(docs) if featuriser else None
+        return cls(docs, analyse_many(list(outside), processes), matrix)
+
+
 def set_thresholds(
-    model: TriageModel, held_out: Sequence[LabelledTicket], outside_held: Sequence[str], has_scope: bool = True
+    model: TriageModel,
+    held_out: Sequence[LabelledTicket],
+    outside_held: Sequence[str],
+    has_scope: bool = True,
+    analysed: HeldOutText | None = None,
 ) -> dict:
     """Calibrate the model on held-out tickets (`calibrate`), then set its scope and review
-    thresholds from held-out text; return the held-out metrics.
+    thresholds from held-out text; return the held-out metrics. `analysed`: these texts analysed
+    already (`HeldOutText.prepare`).
 
     Scope: the score SCOPE_RECALL of held-out in-scope tickets reach (0 when there is no
     out-of-scope corpus: then everything is in scope). Review: the lowest confidence above which
@@ -354,12 +460,13 @@ def set_thresholds(
     """
     if not held_out:
         return {}
-    docs = analyse_many([t.text for t in held_out])
-    raw = model.raw_many(docs)
+    analysed = analysed or HeldOutText.prepare([t.text for t in held_out], outside_held)
+    docs, outside_docs = analysed.docs, analysed.outside
+    raw = model.raw_many(docs, analysed.matrix)
     calibrate(model, raw, [t.category for t in held_out])
     scores = model.scores_of(raw)
     scope_in = [s.in_scope for s in scores]
-    scope_out = [s.in_scope for s in model.scores_many(analyse_many(list(outside_held)))]
+    scope_out = [s.in_scope for s in model.scores_many(outside_docs)]
     model.scope_threshold = round(float(np.quantile(scope_in, 1 - SCOPE_RECALL)), 4) if has_scope else 0.0
     # The thresholds do not move the scores: predict from the ones just computed.
     predictions = model.predict_analysed(docs, explain=False, scores=scores)
@@ -405,9 +512,16 @@ def train(
     version = f"{dt.datetime.now(dt.UTC):%Y%m%d%H%M}-{digest[:8]}"
     progress("fit")
     articles = load_articles() if articles is None else articles
-    model = fit(training, articles, [text for _, text in outside_train], version)
-    progress("evaluate")
-    metrics = set_thresholds(model, held_out, [text for _, text in outside_held], has_scope=bool(outside))
+    held_texts, outside_texts = [t.text for t in held_out], [text for _, text in outside_held]
+    analysed: list[HeldOutText] = []
+
+    def analyse_held_out(featuriser: Featuriser) -> None:  # in this process, on the core a finished fit left
+        analysed.append(HeldOutText.prepare(held_texts, outside_texts, featuriser, processes=1))
+
+    with _cycle_collector_paused():
+        model = fit(training, articles, [text for _, text in outside_train], version, while_fitting=analyse_held_out)
+        progress("evaluate")
+        metrics = set_thresholds(model, held_out, outside_texts, has_scope=bool(outside), analysed=analysed[0])
     model.meta.update(review_threshold=model.review_threshold, scope_threshold=model.scope_threshold)
     progress("save")
     save_model(
