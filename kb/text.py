@@ -87,18 +87,19 @@ def lexicon(root: Path | None = None) -> Lexicon:
 _tokenizer: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
 _log = logging.getLogger(__name__)
-DICTIONARY_FORMAT = 2  # bump when what the cached dictionary holds changes
+DICTIONARY_FORMAT = 3  # bump when what the cached dictionary holds changes
+_LATIN_WORD = re.compile(r"[a-z0-9]+")
 DICTIONARY_VERSIONS_KEPT = 4
 
 
 def tokenizer() -> jieba.Tokenizer:
     """Return this process's jieba tokenizer with the domain dictionary loaded.
 
-    The merged dictionary (jieba's own, the user dictionary, every synonym variant at frequency
-    5,000 or more) is built once and kept in the cache folder (`kb.paths.cache_dir`), keyed by its
-    sources: a later process reads it in about 0.2 s, where jieba's own loader takes about 0.7 s
-    and the user dictionary another 0.1 s. A cache that cannot be read or written is rebuilt or
-    skipped, never an error.
+    The merged dictionary (jieba's own, the user dictionary, every synonym variant but plain
+    Latin words at frequency 5,000 or more) is built once and kept in the cache folder
+    (`kb.paths.cache_dir`), keyed by its sources: a later process reads it in about 0.2 s, where
+    jieba's own loader takes about 0.7 s and the user dictionary another 0.1 s. A cache that cannot
+    be read or written is rebuilt or skipped, never an error.
     """
     global _tokenizer
     if _tokenizer is None:
@@ -132,7 +133,9 @@ def _build_dictionary(tok: jieba.Tokenizer) -> None:
     with (data_dir() / "jieba" / "userdict.txt").open("rb") as f:  # jieba leaves a path open
         tok.load_userdict(f)
     for word in lexicon().canonical:
-        if tok.FREQ.get(word, 0) < 5000:
+        # A run of Latin letters and digits stays one word without an entry (jieba's cut keeps such
+        # runs whole); with one, jieba would cut it out of longer words: "coffee" -> "cof" + "fee".
+        if tok.FREQ.get(word, 0) < 5000 and not _LATIN_WORD.fullmatch(word):
             tok.add_word(word, freq=5000)
 
 
