@@ -1,12 +1,14 @@
-"""Pinyin readings: undoing pinyin obfuscation (刷ka卡, 冻jie了) and finding domain words that a
-homophone typo stands for (通迅 -> 通讯, 密马 -> 密码).
+"""Pinyin readings: undoing pinyin obfuscation (刷ka卡, 冻jie了), reading text typed in full pinyin
+back as Chinese (shua ka mei you quan xian -> 刷卡没有权限) and finding domain words that a homophone
+typo stands for (通迅 -> 通讯, 密马 -> 密码).
 
-pypinyin's character table is loaded lazily: only texts with Latin letters next to Han characters,
-and search queries looking for homophones, ever need it.
+pypinyin's character table is loaded lazily: only texts with Latin letters, and search queries
+looking for homophones, ever need it.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import unicodedata
@@ -104,12 +106,13 @@ def _homophone_index(terms: frozenset[str], toned: bool) -> dict[tuple[str, ...]
     return {k: tuple(v) for k, v in index.items()}
 
 
-def _keys(word: str, toned: bool = True) -> list[tuple[str, ...]]:
-    """Every pinyin spelling of a word (one per combination of its characters' readings)."""
+def _keys(word: str, toned: bool = True, readings: int = 3) -> list[tuple[str, ...]]:
+    """Every pinyin spelling of a word (one per combination of its characters' first `readings`
+    readings, commonest first as pypinyin lists them)."""
     keys: list[tuple[str, ...]] = [()]
     table = _toned() if toned else _table()[0]
     for char in word:
-        options = table.get(char, ())[:3] or (char,)
+        options = table.get(char, ())[:readings] or (char,)
         keys = [k + (r,) for k in keys for r in options][:16]
     return keys
 
@@ -134,56 +137,107 @@ def sounds_like(chars: str, terms: Iterable[str], tones_must_match: bool) -> lis
 
 
 _LATIN_RUN = re.compile(r"[a-z]+(?: [a-z]+)*")
+# What a pinyin spelling reads as: (the word, whether a domain term, offsets where its syllables meet).
+_Spelling = tuple[str, bool, frozenset]
+# Keyboards have no ü: people type lv, nv (绿, 女); the toneless table spells them lu, nu.
+_U_UMLAUT_AS_V = re.compile(r"(?<=[ln])v")
+_HAN_START = re.compile(r"[\u4e00-\u9fff]")
 _LONGEST_KEY = 24
+# How many Latin words one restored piece may span ("shua ka" is two, "mei you quan xian" four).
+MAX_PIECE_WORDS = 8
 
 
 @cache
-def _full_pinyin_index(terms: tuple[str, ...]) -> dict[str, str]:
-    """Toneless pinyin written together ("tuihuo") -> the domain term it spells; the first
-    (most frequent, as ordered by the caller) term wins a shared spelling."""
-    index: dict[str, str] = {}
-    for term in terms:
-        if 2 <= len(term) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in term):
-            for key in _keys(term, toned=False):
-                index.setdefault("".join(key), term)
+def _full_pinyin_index(terms: tuple[str, ...], everyday: tuple[str, ...] = ()) -> dict[str, _Spelling]:
+    """Toneless pinyin written together ("tuihuo") -> (the word it spells, whether a domain term,
+    the offsets where its syllables meet: {3} for tui|huo). Domain terms come first, then everyday
+    words; within each, the first (most frequent, as ordered by the caller) wins a shared spelling.
+    Everyday words are spelled with their characters' commonest reading only: rare readings turned
+    "fukuan tishi" into 复古 (gu read ku) and worse."""
+    index: dict[str, _Spelling] = {}
+    known = frozenset(terms)
+    for words, from_domain in ((terms, True), (everyday, False)):
+        for word in words:
+            if 2 <= len(word) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in word):
+                # An everyday word holding a domain term counts as one: 分期付款 holds 分期.
+                domain = from_domain or any(
+                    word[i:j] in known for i in range(len(word)) for j in range(i + 2, len(word) + 1)
+                )
+                for key in _keys(word, toned=False, readings=3 if from_domain else 1):
+                    cuts = frozenset(itertools.accumulate(len(syllable) for syllable in key[:-1]))
+                    index.setdefault("".join(key), (word, domain, cuts))
     return index
 
 
-def preload(terms: frozenset[str], by_frequency: tuple[str, ...]) -> None:
+def preload(terms: frozenset[str], by_frequency: tuple[str, ...], everyday: tuple[str, ...] = ()) -> None:
     """Build the tables `undo_obfuscation`, `sounds_like(…, terms, …)` and
-    `restore_full_pinyin(…, by_frequency)` use, now rather than at the first text needing them."""
+    `restore_full_pinyin(…, by_frequency, everyday)` use, now rather than at the first text needing them."""
     _table()
     _homophone_index(terms, True)
     _homophone_index(terms, False)
-    _full_pinyin_index(by_frequency)
+    _full_pinyin_index(by_frequency, everyday)
 
 
-def restore_full_pinyin(text: str, terms: Iterable[str]) -> str:
-    """Turn runs of Latin words that spell domain terms in pinyin back into Chinese
-    ("tuihuo meiyou quanxian" -> "退货 没有权限"). A run is replaced only when all of it spells
-    domain terms, so English words and abbreviations (pos, wifi, app) stay as they are."""
-    index = _full_pinyin_index(tuple(terms))
+def restore_full_pinyin(text: str, terms: tuple[str, ...], everyday: tuple[str, ...] = ()) -> str:
+    """Turn Latin words that spell Chinese words in pinyin back into Chinese: "tuihuo meiyou
+    quanxian" -> "退货没有权限", "shua ka xian shi mei you quan xian" -> "刷卡显示没有权限".
 
-    def spell(letters: str) -> list[str] | None:
-        # best[i]: the terms spelling letters[:i], fewest first (linear: keys are at most _LONGEST_KEY long)
-        best: list[list[str] | None] = [[]] + [None] * len(letters)
+    `terms` are the domain terms, `everyday` common words (each commonest first). Within a run of
+    Latin words, consecutive words that together spell words are restored and the others stay as
+    written, choosing the reading that leaves the fewest words unrestored, then the fewest pieces
+    (a run spelled whole is restored whole). A run is restored only when it spells at least one
+    domain term, and a single word only when it has four or more letters, so English and
+    abbreviations (pos, wifi, app, "an quan ma") stay as they are. Linear in the text: a piece
+    spans at most MAX_PIECE_WORDS words.
+    """
+    index = _full_pinyin_index(tuple(terms), tuple(everyday))
+
+    def spell(words: list[str]) -> list[tuple[list[str], bool] | None]:
+        """For each k, the fewest words spelling all the letters of words[:k + 1] and whether one is
+        a domain term (None where none do). A space the writer typed must fall between two
+        syllables: "fukuan tishi" is 付款 提示, never 复古 + "antishi"."""
+        letters = _U_UMLAUT_AS_V.sub("u", "".join(words))
+        ends = list(itertools.accumulate(len(w) for w in words))
+        spaces = set(ends[:-1])
+        # best[i]: (words spelling letters[:i], any domain term among them); linear, keys are short
+        best: list[tuple[list[str], bool] | None] = [([], False)] + [None] * len(letters)
         for end in range(1, len(letters) + 1):
             for start in range(max(0, end - _LONGEST_KEY), end - 1):
-                term = index.get(letters[start:end])
-                if term and best[start] is not None and (best[end] is None or len(best[start]) + 1 < len(best[end])):
-                    best[end] = [*best[start], term]
-        return best[-1]
+                found = index.get(letters[start:end])
+                before = best[start]
+                if not found or before is None or (best[end] is not None and len(before[0]) + 1 >= len(best[end][0])):
+                    continue
+                if all(at - start in found[2] for at in spaces if start < at < end):
+                    best[end] = ([*before[0], found[0]], before[1] or found[1])
+        return [best[end] for end in ends]
 
     def replace(match: re.Match[str]) -> str:
         words = match.group(0).split(" ")
-        joined = spell("".join(words)) if len(words) > 1 else None
-        if joined:
-            return "".join(joined)
-        # Word by word: a word of four or more letters that spells domain terms is restored.
-        out = []
-        for word in words:
-            spelled = spell(word) if len(word) >= 4 else None
-            out.append("".join(spelled) if spelled else word)
-        return " ".join(out)
+        # cost[i]: (words left as written, pieces) for words[:i], where a piece is one word as written
+        # or consecutive words restored together; back[i]: the last piece (where it starts, its text).
+        cost = [(0, 0)] + [(len(words) + 1, 0)] * len(words)
+        back: list[tuple[int, str, bool]] = [(0, "", False)] * (len(words) + 1)
+        for i, word in enumerate(words):
+            left, pieces = cost[i]
+            if (left + 1, pieces + 1) < cost[i + 1]:
+                cost[i + 1], back[i + 1] = (left + 1, pieces + 1), (i, word, False)
+            for j, spelled in enumerate(spell(words[i : i + MAX_PIECE_WORDS]), start=i + 1):
+                if j - i == 1 and len(word) < 4:  # a short word alone is English or an abbreviation
+                    continue
+                if spelled and (left, pieces + 1) < cost[j]:
+                    cost[j], back[j] = (left, pieces + 1), (i, "".join(spelled[0]), spelled[1])
+        out, domain, end = [], False, len(words)
+        while end:
+            end, piece, has_term = back[end]
+            out.append(piece)
+            domain = domain or has_term
+        if not domain:
+            return match.group(0)
+        out.reverse()
+        # Restored pieces next to each other read as one phrase; Latin words keep their spaces.
+        return "".join(
+            piece if k == 0 or (_HAN_START.match(piece) and _HAN_START.match(out[k - 1][-1])) else " " + piece
+            for k, piece in enumerate(out)
+        )
 
     return _LATIN_RUN.sub(replace, text)

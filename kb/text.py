@@ -52,18 +52,32 @@ _T2S = opencc.OpenCC("t2s")
 _SPACE = re.compile(r"\s+")
 _LATIN_NEXT_TO_HAN = re.compile(r"[\u4e00-\u9fff][a-z]|[a-z][\u4e00-\u9fff]")
 _WORDLIKE = re.compile(r"[\w+#.-]*\w", re.UNICODE)
-# Four or more Latin letters in a row: maybe a query typed in full pinyin.
-_PINYIN_LIKE = re.compile(r"[a-z]{4}")
+# Four or more Latin letters in a row, or two Latin words: maybe a query typed in full pinyin.
+_PINYIN_LIKE = re.compile(r"[a-z]{4}|[a-z]{2} [a-z]{2}")
 _HAN_ONLY = re.compile(r"[\u4e00-\u9fff]+")
+_HAN_WORD = re.compile(r"[\u4e00-\u9fff]{2,4}")
+# Words jieba's dictionary counts this often or more are common enough to be read back from pinyin.
+EVERYDAY_MIN_FREQ = 50
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
 class Lexicon:
-    """The domain vocabulary: canonical forms of colloquial variants and the stopwords."""
+    """The domain vocabulary: canonical forms of colloquial variants, the stopwords, and the filler
+    phrases (courtesy and urgency, longest first) that never decide whether a text is in scope."""
 
     canonical: dict[str, str]
     stopwords: frozenset[str]
+    filler: tuple[str, ...] = ()
+
+    @cached_property
+    def _filler_pattern(self) -> re.Pattern[str] | None:
+        return re.compile("|".join(map(re.escape, self.filler))) if self.filler else None
+
+    def without_filler(self, normalised: str) -> str:
+        """The normalised text with its filler phrases removed (spaces folded)."""
+        pattern = self._filler_pattern
+        return _SPACE.sub(" ", pattern.sub(" ", normalised)).strip() if pattern else normalised
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -73,7 +87,7 @@ def _read_lines(path: Path) -> list[str]:
 
 @cache
 def lexicon(root: Path | None = None) -> Lexicon:
-    """Load the synonym groups and stopwords from `data/jieba/`."""
+    """Load the synonym groups, stopwords and filler phrases from `data/jieba/`."""
     folder = (root or data_dir()) / "jieba"
     canonical: dict[str, str] = {}
     for line in _read_lines(folder / "synonyms.txt"):
@@ -81,7 +95,8 @@ def lexicon(root: Path | None = None) -> Lexicon:
         for word in (head, *variants):
             canonical.setdefault(word, head)
     stopwords = frozenset(_read_lines(folder / "stopwords.txt"))
-    return Lexicon(canonical=canonical, stopwords=stopwords)
+    filler = sorted({line.lower() for line in _read_lines(folder / "filler.txt")}, key=lambda f: (-len(f), f))
+    return Lexicon(canonical=canonical, stopwords=stopwords, filler=tuple(filler))
 
 
 _tokenizer: jieba.Tokenizer | None = None
@@ -125,7 +140,7 @@ def preload() -> None:
     instead of at a first text that needs it: a server calls this before forking its workers, which
     then share the pages."""
     tokenizer()
-    pinyin.preload(domain_terms(), _terms_by_frequency())
+    pinyin.preload(domain_terms(), _terms_by_frequency(), _everyday_words())
 
 
 def _build_dictionary(tok: jieba.Tokenizer) -> None:
@@ -197,7 +212,7 @@ def normalise(text: str) -> str:
     if _LATIN_NEXT_TO_HAN.search(text):
         text = pinyin.undo_obfuscation(text, _frequency())
     if _PINYIN_LIKE.search(text):
-        text = pinyin.restore_full_pinyin(text, _terms_by_frequency())
+        text = pinyin.restore_full_pinyin(text, _terms_by_frequency(), _everyday_words())
     return _SPACE.sub(" ", text).strip()
 
 
@@ -212,6 +227,15 @@ def _terms_by_frequency() -> tuple[str, ...]:
     """The domain vocabulary, commonest first (a shared pinyin spelling goes to the commoner term)."""
     freq = tokenizer().FREQ
     return tuple(sorted(domain_terms(), key=lambda w: (-freq.get(w, 0), w)))
+
+
+@cache
+def _everyday_words() -> tuple[str, ...]:
+    """Common words of 2-4 Han characters from jieba's dictionary (frequency EVERYDAY_MIN_FREQ or
+    more, about 46,000), commonest first: what full pinyin spells besides the domain terms."""
+    freq, domain = tokenizer().FREQ, domain_terms()
+    words = (w for w, f in freq.items() if f >= EVERYDAY_MIN_FREQ and w not in domain and _HAN_WORD.fullmatch(w))
+    return tuple(sorted(words, key=lambda w: (-freq[w], w)))
 
 
 def is_word(chars: str) -> bool:

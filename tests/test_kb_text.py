@@ -131,3 +131,24 @@ def test_a_lone_surrogate_never_breaks_the_analysis(raw):
     assert "\ufffd" in analysis.normalised
     if "退货" in raw:
         assert "退货" in analysis.words
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("tuihuo meiyou quanxian", ["退货", "无权限"]),  # written word by word
+        ("tui huo mei you quan xian", ["退货", "无权限"]),  # syllable by syllable
+        ("shua ka xian shi mei you quan xian", ["显示", "无权限"]),  # everyday words beside domain terms
+        ("fenqi fukuan tishi bu zhichi", ["提示", "支持"]),  # a typed space falls between syllables
+        ("feilv tiaozheng le", ["费率"]),  # keyboards type ü as v
+    ],
+)
+def test_full_pinyin_is_read_back(raw, words):
+    found = segment(raw)
+    assert all(w in found for w in words), found
+
+
+@pytest.mark.parametrize("raw", ["the man can go", "long time no see", "hang seng index", "ni hao ma"])
+def test_latin_runs_without_a_domain_term_stay(raw):
+    """English, and pinyin that spells no domain term, are left as written."""
+    assert normalise(raw) == raw

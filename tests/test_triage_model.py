@@ -120,6 +120,11 @@ def test_short_merchant_text_stays_in_scope(triager, text):
     assert triager.classify(text).in_scope
 
 
+@pytest.mark.parametrize("text", ["急急急 机器坏了 在线等", "您好，东西卖了钱没到账，谢谢", "hello 退货 thanks"])
+def test_courtesy_and_urgency_never_take_a_ticket_out_of_scope(triager, text):
+    assert triager.classify(text).in_scope
+
+
 def test_batch_and_single_classification_agree(triager):
     texts = [t for t, _ in CASES[:8]]
     batch = triager.classify_many(texts)

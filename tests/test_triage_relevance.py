@@ -19,6 +19,7 @@ def slugs(kb_db, triager, query: str, audience: str = "merchant", limit: int = 1
         ("外卡受理怎么开通", "foreign-card-permission"),
         ("东结了怎么办", "merchant-frozen"),  # a homophone typo of 冻结
         ("tuihuo meiyou quanxian", "refund-void-permission"),  # typed in full pinyin
+        ("tui huo xian shi mei you quan xian", "refund-void-permission"),  # syllable by syllable
         ("该卡未初始化", "card-declined"),  # a terminal prompt the articles do not quote
         ("58", "code-40-58-unsupported"),
     ],
@@ -32,11 +33,17 @@ def test_questions_that_are_not_about_pos_acquiring_get_nothing(kb_db, triager, 
     assert slugs(kb_db, triager, query) == []
 
 
-@pytest.mark.parametrize("extra", ["急", "xyz", "老板说", "谢谢"])
+@pytest.mark.parametrize("extra", ["急", "xyz", "老板说", "谢谢", "在线等 谢谢"])
 @pytest.mark.parametrize("query", ["钱没到账", "退货不行", "机器连不上网", "打印机不出纸"])
 def test_a_harmless_extra_word_neither_empties_nor_reorders_a_result(kb_db, triager, query, extra):
     plain = slugs(kb_db, triager, query)
     assert plain and slugs(kb_db, triager, f"{query} {extra}")[:1] == plain[:1]
+
+
+@pytest.mark.parametrize("padding", ["急急急 {} 在线等", "您好 {} 谢谢"])
+def test_politeness_and_urgency_never_take_a_question_out_of_scope(kb_db, triager, padding):
+    for query in ("货款迟迟不进卡", "退机要交违约金吗"):
+        assert slugs(kb_db, triager, padding.format(query))
 
 
 def test_merchants_never_see_internal_articles_and_agents_do(kb_db, triager):

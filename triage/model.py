@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.paths import data_dir
-from kb.text import Analysis, domain_terms, lexicon
+from kb.text import Analysis, analyse, domain_terms, lexicon
 from triage.features import Featuriser, analyse_many
 from triage.prediction import OUT_OF_SCOPE, Alternative, Prediction
 
@@ -178,6 +178,31 @@ class TriageModel:
         """True when the text is about POS acquiring: a response code, or the scope score clears the threshold."""
         return bool(doc.codes) or scores.in_scope >= self.scope_threshold
 
+    def scores_in_scope(self, doc: Analysis, scores: Scores | None = None, typos: bool = False) -> Scores | None:
+        """The scores of the text, or of its first reading that is about POS acquiring; None when
+        neither it nor any reading is. `scores`: the text's own, when the caller has them.
+
+        The readings: with its homophone typos corrected (only with `typos`: search's business, see
+        `word_ngrams`), and without its filler phrases (`data/jieba/filler.txt`: courtesy, thanks,
+        urgency), so "钱没到账 谢谢" is in scope when "钱没到账" is, while a text that is only filler
+        ("你好，在吗") has nothing left and stays out.
+        """
+        scores = self.scores(doc) if scores is None else scores
+        if self.in_scope(doc, scores):
+            return scores
+        readings = [doc.corrected()] if typos and doc.typos else []
+        core = lexicon().without_filler(doc.normalised)
+        if core != doc.normalised:
+            readings.append(core)
+        for text in readings:
+            reading = analyse(text)
+            if not (reading.words or reading.codes):
+                continue
+            found = self.scores(reading)
+            if self.in_scope(reading, found):
+                return found
+        return None
+
     def _article_order(self, ranked: list[int], doc: Analysis, category: str, confidence: float) -> list[str]:
         order = [self.slugs[i] for i in ranked]
         public = [s for s in order if s in self.public_articles][:SUGGESTED_ARTICLES]
@@ -222,14 +247,20 @@ class TriageModel:
         scores = self.scores_many(docs) if scores is None else scores
         if not scores:
             return out
+        # A text out of scope as written may be in scope without its filler (`scores_in_scope`).
+        scores = list(scores)  # the caller's list stays as it was
+        scopes = [self.in_scope(doc, s) for doc, s in zip(docs, scores, strict=True)]
+        for i in (i for i, ok in enumerate(scopes) if not ok):
+            rescued = self.scores_in_scope(docs[i], scores[i])
+            if rescued is not None:
+                scores[i], scopes[i] = rescued, True
         # Sorting once for the whole batch: argsort per text would cost more than the model.
         top3 = np.argsort(-np.stack([s.categories for s in scores]), axis=1)[:, :3].tolist()
         ranked = np.argsort(-np.stack([s.articles for s in scores]), axis=1)[:, :20].tolist()
-        for doc, s, top, order in zip(docs, scores, top3, ranked, strict=True):
+        for doc, s, in_scope, top, order in zip(docs, scores, scopes, top3, ranked, strict=True):
             p = s.categories.tolist()
             category, confidence = self.labels[top[0]], p[top[0]]
             alternatives = tuple(Alternative(self.labels[j], round(p[j], 4)) for j in top if round(p[j], 4) > 0)
-            in_scope = self.in_scope(doc, s)
             out.append(
                 Prediction(
                     category=category if in_scope else OUT_OF_SCOPE,

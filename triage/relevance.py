@@ -68,13 +68,9 @@ def about_pos_acquiring(triager: Triager, query: str | Analysis) -> bool:
 
 
 def _scores_in_scope(triager: Triager, analysis: Analysis):
-    """The model's scores for the query when it is about POS acquiring, else None."""
-    model = triager.model
-    scores = model.scores(analysis)
-    if not model.in_scope(analysis, scores) and analysis.typos:
-        # 东结了怎么办: out of scope as typed, in scope once the typo reads 冻结.
-        scores = model.scores(analyse(analysis.corrected(), MAX_QUERY_CHARS))
-    return scores if model.in_scope(analysis, scores) else None
+    """The model's scores for the query, or for its first reading that is about POS acquiring
+    (typos corrected, filler dropped: `TriageModel.scores_in_scope`); None when none is."""
+    return triager.model.scores_in_scope(analysis, typos=True)
 
 
 def _visible(db: sqlite_utils.Database, slugs: list[str], audience: str) -> set[str]:
