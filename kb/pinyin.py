@@ -9,6 +9,7 @@ looking for homophones, ever need it.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
 import unicodedata
@@ -137,96 +138,107 @@ def sounds_like(chars: str, terms: Iterable[str], tones_must_match: bool) -> lis
 
 
 _LATIN_RUN = re.compile(r"[a-z]+(?: [a-z]+)*")
-# What a pinyin spelling reads as: (the word, whether a domain term, offsets where its syllables meet).
-_Spelling = tuple[str, bool, frozenset]
+# What a pinyin spelling reads as: (the word, whether it is or holds a domain term, the offsets where
+# its syllables meet as bits (tui|huo: 1 << 3), its cost: -log of how common the word is, plus
+# RARE_READING per rare reading).
+_Spelling = tuple[str, bool, int, float]
 # Keyboards have no ü: people type lv, nv (绿, 女); the toneless table spells them lu, nu.
 _U_UMLAUT_AS_V = re.compile(r"(?<=[ln])v")
 _HAN_START = re.compile(r"[\u4e00-\u9fff]")
 _LONGEST_KEY = 24
 # How many Latin words one restored piece may span ("shua ka" is two, "mei you quan xian" four).
 MAX_PIECE_WORDS = 8
+# Costs, in nats: a reading other than a character's commonest (调 read diao before tiao), and a
+# Latin word left as typed (about three rare words: "fukuan tishi bu" keeps "bu" rather than reading
+# 复古 + 安达 + 师部).
+RARE_READING = 3.0
+UNRESTORED = 25.0
+_READINGS = 2
 
 
 @cache
-def _full_pinyin_index(terms: tuple[str, ...], everyday: tuple[str, ...] = ()) -> dict[str, _Spelling]:
-    """Toneless pinyin written together ("tuihuo") -> (the word it spells, whether a domain term,
-    the offsets where its syllables meet: {3} for tui|huo). Domain terms come first, then everyday
-    words; within each, the first (most frequent, as ordered by the caller) wins a shared spelling.
-    Everyday words are spelled with their characters' commonest reading only: rare readings turned
-    "fukuan tishi" into 复古 (gu read ku) and worse."""
+def _full_pinyin_index(words: tuple[tuple[str, int, bool], ...]) -> dict[str, _Spelling]:
+    """Toneless pinyin written together ("tuihuo") -> its cheapest reading (see `_Spelling`).
+
+    `words`: (word, frequency, whether a domain term). Each word is spelled with its characters'
+    two commonest readings; an everyday word holding a domain term counts as one (分期付款 holds
+    分期)."""
     index: dict[str, _Spelling] = {}
-    known = frozenset(terms)
-    for words, from_domain in ((terms, True), (everyday, False)):
-        for word in words:
-            if 2 <= len(word) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in word):
-                # An everyday word holding a domain term counts as one: 分期付款 holds 分期.
-                domain = from_domain or any(
-                    word[i:j] in known for i in range(len(word)) for j in range(i + 2, len(word) + 1)
-                )
-                for key in _keys(word, toned=False, readings=3 if from_domain else 1):
-                    cuts = frozenset(itertools.accumulate(len(syllable) for syllable in key[:-1]))
-                    index.setdefault("".join(key), (word, domain, cuts))
+    known = frozenset(w for w, _, domain in words if domain)
+    table = _table()[0]
+    for word, freq, is_domain in words:
+        if not (2 <= len(word) <= 6 and all("\u4e00" <= c <= "\u9fff" for c in word)):
+            continue
+        domain = is_domain or any(word[i:j] in known for i in range(len(word)) for j in range(i + 2, len(word) + 1))
+        base = math.log(1e8 / max(freq, 1))
+        options = [table.get(c, ())[:_READINGS] or (c,) for c in word]
+        for choice in itertools.islice(itertools.product(*(enumerate(o) for o in options)), 16):
+            key = "".join(r for _, r in choice)
+            cost = base + RARE_READING * sum(1 for rank, _ in choice if rank)
+            cuts = sum(1 << at for at in itertools.accumulate(len(r) for _, r in choice[:-1]))
+            if key not in index or cost < index[key][3]:
+                index[key] = (word, domain, cuts, cost)
     return index
 
 
-def preload(terms: frozenset[str], by_frequency: tuple[str, ...], everyday: tuple[str, ...] = ()) -> None:
+def preload(terms: frozenset[str], pinyin_words: tuple[tuple[str, int, bool], ...] = ()) -> None:
     """Build the tables `undo_obfuscation`, `sounds_like(…, terms, …)` and
-    `restore_full_pinyin(…, by_frequency, everyday)` use, now rather than at the first text needing them."""
+    `restore_full_pinyin(…, pinyin_words)` use, now rather than at the first text needing them."""
     _table()
     _homophone_index(terms, True)
     _homophone_index(terms, False)
-    _full_pinyin_index(by_frequency, everyday)
+    _full_pinyin_index(pinyin_words)
 
 
-def restore_full_pinyin(text: str, terms: tuple[str, ...], everyday: tuple[str, ...] = ()) -> str:
+def restore_full_pinyin(text: str, words: tuple[tuple[str, int, bool], ...]) -> str:
     """Turn Latin words that spell Chinese words in pinyin back into Chinese: "tuihuo meiyou
     quanxian" -> "退货没有权限", "shua ka xian shi mei you quan xian" -> "刷卡显示没有权限".
 
-    `terms` are the domain terms, `everyday` common words (each commonest first). Within a run of
-    Latin words, consecutive words that together spell words are restored and the others stay as
-    written, choosing the reading that leaves the fewest words unrestored, then the fewest pieces
-    (a run spelled whole is restored whole). A run is restored only when it spells at least one
-    domain term, and a single word only when it has four or more letters, so English and
-    abbreviations (pos, wifi, app, "an quan ma") stay as they are. Linear in the text: a piece
-    spans at most MAX_PIECE_WORDS words.
+    `words`: the vocabulary, (word, frequency, whether a domain term). Within a run of Latin words
+    the likeliest reading is taken: each restored word costs -log of how common it is, a rare
+    character reading RARE_READING more, a word left as typed UNRESTORED. Consecutive typed words
+    may be read together, but a typed space must fall between two syllables ("fukuan tishi" is
+    付款 提示, never 复古 + "antishi"); "lv" reads lü. A run is restored only when it spells a
+    domain term, and a single word alone only when it has four or more letters, so English and
+    abbreviations (pos, wifi, "long time no see") stay as typed. Linear in the text: a piece spans
+    at most MAX_PIECE_WORDS words.
     """
-    index = _full_pinyin_index(tuple(terms), tuple(everyday))
+    index = _full_pinyin_index(words)
 
-    def spell(words: list[str]) -> list[tuple[list[str], bool] | None]:
-        """For each k, the fewest words spelling all the letters of words[:k + 1] and whether one is
-        a domain term (None where none do). A space the writer typed must fall between two
-        syllables: "fukuan tishi" is 付款 提示, never 复古 + "antishi"."""
-        letters = _U_UMLAUT_AS_V.sub("u", "".join(words))
-        ends = list(itertools.accumulate(len(w) for w in words))
+    def spell(typed: list[str]) -> list[tuple[float, list[str], bool] | None]:
+        """For each k, the cheapest reading of all the letters of typed[:k + 1] as words: (cost,
+        words, whether one is a domain term), None when none spells them."""
+        letters = _U_UMLAUT_AS_V.sub("u", "".join(typed))
+        ends = list(itertools.accumulate(len(w) for w in typed))
         spaces = set(ends[:-1])
-        # best[i]: (words spelling letters[:i], any domain term among them); linear, keys are short
-        best: list[tuple[list[str], bool] | None] = [([], False)] + [None] * len(letters)
+        best: list[tuple[float, list[str], bool] | None] = [(0.0, [], False)] + [None] * len(letters)
         for end in range(1, len(letters) + 1):
             for start in range(max(0, end - _LONGEST_KEY), end - 1):
-                found = index.get(letters[start:end])
-                before = best[start]
-                if not found or before is None or (best[end] is not None and len(before[0]) + 1 >= len(best[end][0])):
+                found, before = index.get(letters[start:end]), best[start]
+                if not found or before is None:
                     continue
-                if all(at - start in found[2] for at in spaces if start < at < end):
-                    best[end] = ([*before[0], found[0]], before[1] or found[1])
+                cost = before[0] + found[3]
+                if (best[end] is None or cost < best[end][0]) and all(
+                    found[2] >> (at - start) & 1 for at in spaces if start < at < end
+                ):
+                    best[end] = (cost, [*before[1], found[0]], before[2] or found[1])
         return [best[end] for end in ends]
 
     def replace(match: re.Match[str]) -> str:
-        words = match.group(0).split(" ")
-        # cost[i]: (words left as written, pieces) for words[:i], where a piece is one word as written
-        # or consecutive words restored together; back[i]: the last piece (where it starts, its text).
-        cost = [(0, 0)] + [(len(words) + 1, 0)] * len(words)
-        back: list[tuple[int, str, bool]] = [(0, "", False)] * (len(words) + 1)
-        for i, word in enumerate(words):
-            left, pieces = cost[i]
-            if (left + 1, pieces + 1) < cost[i + 1]:
-                cost[i + 1], back[i + 1] = (left + 1, pieces + 1), (i, word, False)
-            for j, spelled in enumerate(spell(words[i : i + MAX_PIECE_WORDS]), start=i + 1):
-                if j - i == 1 and len(word) < 4:  # a short word alone is English or an abbreviation
+        typed = match.group(0).split(" ")
+        # cost[i]: the cheapest reading of typed[:i]; back[i]: its last piece (where it starts, its
+        # text, whether it spells a domain term). A piece is one word as typed or words restored.
+        cost = [0.0] + [math.inf] * len(typed)
+        back: list[tuple[int, str, bool]] = [(0, "", False)] * (len(typed) + 1)
+        for i, word in enumerate(typed):
+            if cost[i] + UNRESTORED < cost[i + 1]:
+                cost[i + 1], back[i + 1] = cost[i] + UNRESTORED, (i, word, False)
+            for j, spelled in enumerate(spell(typed[i : i + MAX_PIECE_WORDS]), start=i + 1):
+                if spelled is None or (j - i == 1 and len(word) < 4):  # a short word alone: English
                     continue
-                if spelled and (left, pieces + 1) < cost[j]:
-                    cost[j], back[j] = (left, pieces + 1), (i, "".join(spelled[0]), spelled[1])
-        out, domain, end = [], False, len(words)
+                if cost[i] + spelled[0] < cost[j]:
+                    cost[j], back[j] = cost[i] + spelled[0], (i, "".join(spelled[1]), spelled[2])
+        out, domain, end = [], False, len(typed)
         while end:
             end, piece, has_term = back[end]
             out.append(piece)

@@ -140,7 +140,7 @@ def preload() -> None:
     instead of at a first text that needs it: a server calls this before forking its workers, which
     then share the pages."""
     tokenizer()
-    pinyin.preload(domain_terms(), _terms_by_frequency(), _everyday_words())
+    pinyin.preload(domain_terms(), _pinyin_words())
 
 
 def _build_dictionary(tok: jieba.Tokenizer) -> None:
@@ -212,7 +212,7 @@ def normalise(text: str) -> str:
     if _LATIN_NEXT_TO_HAN.search(text):
         text = pinyin.undo_obfuscation(text, _frequency())
     if _PINYIN_LIKE.search(text):
-        text = pinyin.restore_full_pinyin(text, _terms_by_frequency(), _everyday_words())
+        text = pinyin.restore_full_pinyin(text, _pinyin_words())
     return _SPACE.sub(" ", text).strip()
 
 
@@ -223,19 +223,13 @@ def _frequency():
 
 
 @cache
-def _terms_by_frequency() -> tuple[str, ...]:
-    """The domain vocabulary, commonest first (a shared pinyin spelling goes to the commoner term)."""
-    freq = tokenizer().FREQ
-    return tuple(sorted(domain_terms(), key=lambda w: (-freq.get(w, 0), w)))
-
-
-@cache
-def _everyday_words() -> tuple[str, ...]:
-    """Common words of 2-4 Han characters from jieba's dictionary (frequency EVERYDAY_MIN_FREQ or
-    more, about 46,000), commonest first: what full pinyin spells besides the domain terms."""
+def _pinyin_words() -> tuple[tuple[str, int, bool], ...]:
+    """What full pinyin may spell, as (word, frequency, whether a domain term): the domain terms,
+    and jieba's common words of 2-4 Han characters (frequency EVERYDAY_MIN_FREQ or more, about
+    46,000)."""
     freq, domain = tokenizer().FREQ, domain_terms()
-    words = (w for w, f in freq.items() if f >= EVERYDAY_MIN_FREQ and w not in domain and _HAN_WORD.fullmatch(w))
-    return tuple(sorted(words, key=lambda w: (-freq[w], w)))
+    everyday = (w for w, f in freq.items() if f >= EVERYDAY_MIN_FREQ and w not in domain and _HAN_WORD.fullmatch(w))
+    return tuple((w, freq.get(w, 0), w in domain) for w in (*sorted(domain), *sorted(everyday)))
 
 
 def is_word(chars: str) -> bool:

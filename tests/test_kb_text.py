@@ -141,6 +141,7 @@ def test_a_lone_surrogate_never_breaks_the_analysis(raw):
         ("shua ka xian shi mei you quan xian", ["显示", "无权限"]),  # everyday words beside domain terms
         ("fenqi fukuan tishi bu zhichi", ["提示", "支持"]),  # a typed space falls between syllables
         ("feilv tiaozheng le", ["费率"]),  # keyboards type ü as v
+        ("fenqi fukuan tishi bu zhichi", ["分期付款", "支持"]),  # "bu" stays rather than a rare reading
     ],
 )
 def test_full_pinyin_is_read_back(raw, words):
@@ -148,7 +149,7 @@ def test_full_pinyin_is_read_back(raw, words):
     assert all(w in found for w in words), found
 
 
-@pytest.mark.parametrize("raw", ["the man can go", "long time no see", "hang seng index", "ni hao ma"])
+@pytest.mark.parametrize("raw", ["the man can go", "long time no see", "hang seng index", "ni hao ma", "an quan ma"])
 def test_latin_runs_without_a_domain_term_stay(raw):
     """English, and pinyin that spells no domain term, are left as written."""
     assert normalise(raw) == raw
