@@ -156,13 +156,15 @@ UNRESTORED = 25.0
 _READINGS = 2
 
 
-@cache
-def _full_pinyin_index(words: tuple[tuple[str, int, bool], ...]) -> dict[str, _Spelling]:
-    """Toneless pinyin written together ("tuihuo") -> its cheapest reading (see `_Spelling`).
+def full_pinyin_index(words: Iterable[tuple[str, int, bool]]) -> dict[str, _Spelling]:
+    """Toneless pinyin written together ("tuihuo") -> its cheapest reading (see `_Spelling`): what
+    `restore_full_pinyin` reads with. Built once per vocabulary by the caller (about 0.5 s for
+    46,000 words): hashing the vocabulary on every call to look a cached index up cost 5 ms a text.
 
     `words`: (word, frequency, whether a domain term). Each word is spelled with its characters'
     two commonest readings; an everyday word holding a domain term counts as one (分期付款 holds
     分期)."""
+    words = list(words)
     index: dict[str, _Spelling] = {}
     known = frozenset(w for w, _, domain in words if domain)
     table = _table()[0]
@@ -181,21 +183,20 @@ def _full_pinyin_index(words: tuple[tuple[str, int, bool], ...]) -> dict[str, _S
     return index
 
 
-def preload(terms: frozenset[str], pinyin_words: tuple[tuple[str, int, bool], ...] = ()) -> None:
-    """Build the tables `undo_obfuscation`, `sounds_like(…, terms, …)` and
-    `restore_full_pinyin(…, pinyin_words)` use, now rather than at the first text needing them."""
+def preload(terms: frozenset[str]) -> None:
+    """Build the tables `undo_obfuscation` and `sounds_like(…, terms, …)` use, now rather than at
+    the first text needing them."""
     _table()
     _homophone_index(terms, True)
     _homophone_index(terms, False)
-    _full_pinyin_index(pinyin_words)
 
 
-def restore_full_pinyin(text: str, words: tuple[tuple[str, int, bool], ...]) -> str:
+def restore_full_pinyin(text: str, index: dict[str, _Spelling]) -> str:
     """Turn Latin words that spell Chinese words in pinyin back into Chinese: "tuihuo meiyou
     quanxian" -> "退货没有权限", "shua ka xian shi mei you quan xian" -> "刷卡显示没有权限".
 
-    `words`: the vocabulary, (word, frequency, whether a domain term). Within a run of Latin words
-    the likeliest reading is taken: each restored word costs -log of how common it is, a rare
+    `index`: the vocabulary's spellings (`full_pinyin_index`). Within a run of Latin words the
+    likeliest reading is taken: each restored word costs -log of how common it is, a rare
     character reading RARE_READING more, a word left as typed UNRESTORED. Consecutive typed words
     may be read together, but a typed space must fall between two syllables ("fukuan tishi" is
     付款 提示, never 复古 + "antishi"); "lv" reads lü. A run is restored only when it spells a
@@ -203,7 +204,6 @@ def restore_full_pinyin(text: str, words: tuple[tuple[str, int, bool], ...]) -> 
     abbreviations (pos, wifi, "long time no see") stay as typed. Linear in the text: a piece spans
     at most MAX_PIECE_WORDS words.
     """
-    index = _full_pinyin_index(words)
 
     def spell(typed: list[str]) -> list[tuple[float, list[str], bool] | None]:
         """For each k, the cheapest reading of all the letters of typed[:k + 1] as words: (cost,

@@ -140,7 +140,8 @@ def preload() -> None:
     instead of at a first text that needs it: a server calls this before forking its workers, which
     then share the pages."""
     tokenizer()
-    pinyin.preload(domain_terms(), _pinyin_words())
+    pinyin.preload(domain_terms())
+    pinyin_index()
 
 
 def _build_dictionary(tok: jieba.Tokenizer) -> None:
@@ -212,7 +213,7 @@ def normalise(text: str) -> str:
     if _LATIN_NEXT_TO_HAN.search(text):
         text = pinyin.undo_obfuscation(text, _frequency())
     if _PINYIN_LIKE.search(text):
-        text = pinyin.restore_full_pinyin(text, _pinyin_words())
+        text = pinyin.restore_full_pinyin(text, pinyin_index())
     return _SPACE.sub(" ", text).strip()
 
 
@@ -223,13 +224,12 @@ def _frequency():
 
 
 @cache
-def _pinyin_words() -> tuple[tuple[str, int, bool], ...]:
-    """What full pinyin may spell, as (word, frequency, whether a domain term): the domain terms,
-    and jieba's common words of 2-4 Han characters (frequency EVERYDAY_MIN_FREQ or more, about
-    46,000)."""
+def pinyin_index() -> dict:
+    """What full pinyin may spell (`pinyin.full_pinyin_index`): the domain terms, and jieba's common
+    words of 2-4 Han characters (frequency EVERYDAY_MIN_FREQ or more, about 46,000)."""
     freq, domain = tokenizer().FREQ, domain_terms()
     everyday = (w for w, f in freq.items() if f >= EVERYDAY_MIN_FREQ and w not in domain and _HAN_WORD.fullmatch(w))
-    return tuple((w, freq.get(w, 0), w in domain) for w in (*sorted(domain), *sorted(everyday)))
+    return pinyin.full_pinyin_index((w, freq.get(w, 0), w in domain) for w in (*sorted(domain), *sorted(everyday)))
 
 
 def is_word(chars: str) -> bool:

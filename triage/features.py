@@ -47,7 +47,8 @@ def analyse_many(texts: list[str], processes: int | None = None) -> list[Analysi
     workers = processes or os.cpu_count() or 1
     if workers == 1 or len(texts) < PARALLEL_FROM:
         return [_shared_words(analyse(t)) for t in texts]
-    text.tokenizer()  # load the dictionary once, before forking, so workers share it
+    text.tokenizer()  # load the dictionary and the pinyin spellings once, before forking, so workers share them
+    text.pinyin_index()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         # imap: each chunk's unshared copies are dropped as soon as it is compacted.
         return [_shared_words(doc) for doc in pool.imap(analyse, texts, chunksize=1000)]
