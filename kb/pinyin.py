@@ -107,13 +107,12 @@ def _homophone_index(terms: frozenset[str], toned: bool) -> dict[tuple[str, ...]
     return {k: tuple(v) for k, v in index.items()}
 
 
-def _keys(word: str, toned: bool = True, readings: int = 3) -> list[tuple[str, ...]]:
-    """Every pinyin spelling of a word (one per combination of its characters' first `readings`
-    readings, commonest first as pypinyin lists them)."""
+def _keys(word: str, toned: bool = True) -> list[tuple[str, ...]]:
+    """Every pinyin spelling of a word (one per combination of its characters' readings)."""
     keys: list[tuple[str, ...]] = [()]
     table = _toned() if toned else _table()[0]
     for char in word:
-        options = table.get(char, ())[:readings] or (char,)
+        options = table.get(char, ())[:3] or (char,)
         keys = [k + (r,) for k in keys for r in options][:16]
     return keys
 

@@ -56,6 +56,7 @@ _WORDLIKE = re.compile(r"[\w+#.-]*\w", re.UNICODE)
 _PINYIN_LIKE = re.compile(r"[a-z]{4}|[a-z]{2} [a-z]{2}")
 _HAN_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 _HAN_WORD = re.compile(r"[\u4e00-\u9fff]{2,4}")
+_LATIN_WORD = re.compile(r"[a-z0-9]+")
 # Words jieba's dictionary counts this often or more are common enough to be read back from pinyin.
 EVERYDAY_MIN_FREQ = 50
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -103,7 +104,6 @@ _tokenizer: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
 _log = logging.getLogger(__name__)
 DICTIONARY_FORMAT = 3  # bump when what the cached dictionary holds changes
-_LATIN_WORD = re.compile(r"[a-z0-9]+")
 DICTIONARY_VERSIONS_KEPT = 4
 
 

@@ -44,7 +44,7 @@ def search(
     if triager is None:
         return lexical.search(db, analysis, audience, limit)
     model = triager.model
-    scores = _scores_in_scope(triager, analysis)
+    scores = triager.model.scores_in_scope(analysis, typos=True)
     if scores is None:
         return []
     order = scores.articles.argsort()[::-1][:LEARNED_CANDIDATES]
@@ -64,13 +64,7 @@ def search(
 def about_pos_acquiring(triager: Triager, query: str | Analysis) -> bool:
     """Whether search would answer this query at all (the scope check `search` applies)."""
     analysis = query if isinstance(query, Analysis) else analyse(query or "", MAX_QUERY_CHARS)
-    return _scores_in_scope(triager, analysis) is not None
-
-
-def _scores_in_scope(triager: Triager, analysis: Analysis):
-    """The model's scores for the query, or for its first reading that is about POS acquiring
-    (typos corrected, filler dropped: `TriageModel.scores_in_scope`); None when none is."""
-    return triager.model.scores_in_scope(analysis, typos=True)
+    return triager.model.scores_in_scope(analysis, typos=True) is not None
 
 
 def _visible(db: sqlite_utils.Database, slugs: list[str], audience: str) -> set[str]:
