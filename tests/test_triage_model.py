@@ -311,3 +311,55 @@ def test_character_keys_are_the_character_ngrams():
     for i, text in enumerate(texts):
         expected = Counter(char_ngrams(SimpleNamespace(normalised=text)))
         assert Counter(_char_gram_text(int(k)) for k in keys[owners == i]) == expected
+
+
+def _small_blocks():
+    corpus = read_tickets(ticket_files())
+    return [[t.text for t in corpus[:300]], ["刷卡提示58", "钱没到账"], [t.text for t in corpus[300:340]]]
+
+
+def test_featurising_in_worker_processes_gives_what_featurising_here_gives(monkeypatch):
+    """Large training sets are analysed and featurised in forked workers, each on a slice: the
+    vocabulary, idf and every block's rows must be the ones featurising in turn gives."""
+    import numpy as np
+
+    from triage import features
+
+    blocks = _small_blocks()
+    (here, *rest_here), vocabulary = features.featurise_many(blocks, 2, np.float64, processes=1)
+    monkeypatch.setattr(features, "PARALLEL_FROM", 0)
+    (there, *rest_there), spread = features.featurise_many(blocks, 2, np.float64, processes=3)
+    assert spread.names == vocabulary.names and np.array_equal(spread.idf, vocabulary.idf)
+    for a, b in zip([here, *rest_here], [there, *rest_there], strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype == np.float64
+        assert (a != b).nnz == 0
+    assert here.shape[0] == 300 and rest_here[1].shape[0] == 40
+
+
+def test_a_featurising_worker_failing_fails_here_and_leaves_no_process(monkeypatch):
+    import multiprocessing
+
+    from triage import features
+
+    real = features.analyse
+
+    def analyse(text, *args):
+        if text == "钱没到账":
+            raise ValueError("segmenter broke")
+        return real(text, *args)
+
+    monkeypatch.setattr(features, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(features, "analyse", analyse)
+    with pytest.raises(RuntimeError, match="segmenter broke"):
+        features.featurise_many(_small_blocks(), 2, processes=2)
+    assert not multiprocessing.active_children()
+
+
+def test_held_out_tickets_past_the_cap_are_a_sample_of_every_category(tmp_path, monkeypatch):
+    from triage import training
+
+    corpus = [t for t in read_tickets(ticket_files()) if t.category in ("settlement", "fees", "limits")]
+    monkeypatch.setattr(training, "HELD_OUT_TICKETS", 60)
+    report = training.train(tmp_path, corpus, out_of_scope=[("o1", "明天天气怎么样"), ("o2", "淘宝退款")])
+    assert 55 <= report.n_heldout <= 65 < len(split(corpus)[1])
+    assert all(report.metrics["per_class"][c]["support"] for c in ("settlement", "fees", "limits"))

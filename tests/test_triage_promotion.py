@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from triage import versions
-from triage.dataset import LabelledTicket, read_tickets, split, ticket_files
+from triage.dataset import LabelledTicket, read_tickets, split, stratified_sample, ticket_files
 from triage.model import SIDECAR_FILE, load_model, read_sidecar
 from triage.promotion import (
     RECENT_MINIMUM,
@@ -18,7 +18,6 @@ from triage.promotion import (
     evaluation_sets,
     read_blind_sets,
     split_recent,
-    stratified_sample,
 )
 from triage.training import train
 

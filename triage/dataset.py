@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,3 +106,21 @@ def split_texts(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], li
     ranked = sorted(pairs, key=lambda pair: _hash(pair[0]))
     held = {pair[0] for pair in ranked[: math.ceil(len(ranked) * HOLDOUT_SHARE)]}
     return [p for p in pairs if p[0] not in held], [p for p in pairs if p[0] in held]
+
+
+def stratified_sample(tickets: Sequence[LabelledTicket], size: int) -> list[LabelledTicket]:
+    """About `size` tickets keeping each category's share (at least 4 of each, so every category can
+    still be split into training and held-out); all of them when there are no more than `size`."""
+    if size >= len(tickets):
+        return list(tickets)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    by_category: dict[str, list[LabelledTicket]] = {}
+    for t in tickets:
+        by_category.setdefault(t.category, []).append(t)
+    keep: set[str] = set()
+    for group in by_category.values():
+        n = min(len(group), max(4, round(len(group) * size / len(tickets))))
+        keep.update(group[i].id for i in rng.choice(len(group), n, replace=False))
+    return [t for t in tickets if t.id in keep]

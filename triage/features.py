@@ -16,9 +16,10 @@ import math
 import multiprocessing
 import os
 import sys
+import traceback
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import repeat
 from operator import itemgetter
 
@@ -52,6 +53,80 @@ def analyse_many(texts: list[str], processes: int | None = None) -> list[Analysi
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         # imap: each chunk's unshared copies are dropped as soon as it is compacted.
         return [_shared_words(doc) for doc in pool.imap(analyse, texts, chunksize=1000)]
+
+
+def featurise_many(blocks: list[list[str]], fitted_on: int, dtype=np.float32, processes: int | None = None):
+    """([the CSR feature matrix of each block of texts], the Featuriser learned from the texts of
+    the first `fitted_on` blocks): `Featuriser.fit` then `matrix`, rows in the order of the texts.
+
+    From PARALLEL_FROM texts on, `processes` forked workers (default: all cores) each take a slice:
+    a worker analyses its texts and counts their n-grams, this process adds the counts up into the
+    vocabulary and sends it back, and each worker returns its rows of each block. The analyses never
+    leave the worker that made them (pickled back and forth they cost more time than the counting
+    they spread), and go back to the system when it ends. RuntimeError when a worker fails.
+    """
+    import scipy.sparse as sp
+
+    texts = [t for block in blocks for t in block]
+    bounds = np.cumsum([0, *map(len, blocks)]).tolist()
+    counted = bounds[fitted_on]
+    workers = processes or os.cpu_count() or 1
+    if workers == 1 or len(texts) < PARALLEL_FROM:
+        docs = [analyse(t) for t in texts]
+        featuriser = Featuriser.fit(docs[:counted])
+        return [featuriser.matrix(docs[a:b], dtype) for a, b in itertools.pairwise(bounds)], featuriser
+    text.tokenizer()  # load the dictionary and the pinyin spellings once, before forking, so workers share them
+    text.pinyin_index()
+    context = multiprocessing.get_context("fork")
+    links, started = [], []
+    for start, end in itertools.pairwise(np.linspace(0, len(texts), workers + 1).astype(int).tolist()):
+        here, there = context.Pipe()
+        worker = context.Process(target=_featurise_slice, args=(there, texts, start, end, counted, bounds))
+        worker.start()
+        there.close()
+        links.append(here)
+        started.append(worker)
+    try:
+        featuriser = Featuriser.from_counts(NgramCounts.merged(_received(link) for link in links))
+        for link in links:
+            link.send(featuriser)
+        pieces = [_received(link) for link in links]  # each worker's rows of each block
+        return [sp.vstack(rows, format="csr", dtype=dtype) for rows in zip(*pieces, strict=True)], featuriser
+    finally:
+        for worker in started:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
+
+
+def _received(link):
+    """The next thing a `_featurise_slice` worker sent; RuntimeError when it failed or ended."""
+    try:
+        status, payload = link.recv()
+    except EOFError:
+        raise RuntimeError("a featurising process ended without a result") from None
+    if status != "ok":
+        raise RuntimeError(f"featurising failed:\n{payload}")
+    return payload
+
+
+def _featurise_slice(link, texts: list[str], start: int, end: int, counted: int, bounds: list[int]) -> None:
+    """A forked `featurise_many` worker for texts[start:end]: send their n-gram counts (those
+    before `counted`), receive the Featuriser, send their rows of each block (blocks start at
+    `bounds`), float32 (half the bytes to send)."""
+    try:
+        docs = [_shared_words(analyse(t)) for t in texts[start:end]]
+        link.send(("ok", NgramCounts.of(docs[: max(0, counted - start)])))
+        featuriser = link.recv()
+        local = (np.clip(bounds, start, end) - start).tolist()
+        pieces = [featuriser.matrix(docs[a:b]) for a, b in itertools.pairwise(local)]
+        del docs
+        link.send(("ok", pieces))
+    except BaseException:
+        link.send(("error", traceback.format_exc()))
+    finally:
+        link.close()
 
 
 def _shared_words(doc: Analysis) -> Analysis:
@@ -115,6 +190,45 @@ def _char_gram_keys_of(grams: list[str]) -> np.ndarray:
     return keys
 
 
+@dataclass(frozen=True)
+class NgramCounts:
+    """Document frequencies of some texts, what a vocabulary is learned from: `n` texts, word
+    n-gram -> texts holding it, and each character n-gram key (sorted, see `char_gram_keys`) with
+    the texts holding it."""
+
+    n: int
+    words: Counter
+    char_keys: np.ndarray
+    char_df: np.ndarray
+
+    @classmethod
+    def of(cls, docs: list[Analysis]) -> NgramCounts:
+        """Count these texts' n-grams (each text counts an n-gram once)."""
+        words: Counter = Counter()
+        for doc in docs:
+            words.update(set(word_ngrams(doc)))
+        keys, owners = char_gram_keys([doc.normalised for doc in docs])
+        order = np.lexsort((owners, keys))
+        keys, owners = keys[order], owners[order]
+        first = np.ones(len(keys), dtype=bool)  # each (key, text) pair once
+        first[1:] = (keys[1:] != keys[:-1]) | (owners[1:] != owners[:-1])
+        keys, df = np.unique(keys[first], return_counts=True)
+        return cls(len(docs), words, keys, df)
+
+    @classmethod
+    def merged(cls, parts: Iterable[NgramCounts]) -> NgramCounts:
+        """The counts of all these parts' texts together."""
+        n, words, keys, dfs = 0, Counter(), [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)]
+        for part in parts:
+            n += part.n
+            words.update(part.words)
+            keys.append(part.char_keys)
+            dfs.append(part.char_df)
+        keys, where = np.unique(np.concatenate(keys), return_inverse=True)
+        df = np.bincount(where, weights=np.concatenate(dfs), minlength=len(keys)).astype(np.int64)
+        return cls(n, words, keys, df)
+
+
 class Featuriser:
     """The fitted vocabulary (feature name -> column) and inverse document frequencies.
 
@@ -142,34 +256,30 @@ class Featuriser:
         if start != len(names):
             raise ValueError("feature names are not in block order (words, characters, codes)")
 
+    def __reduce__(self):
+        """Pickled as its names and idf (the look-up tables are rebuilt from them in ms)."""
+        return (Featuriser, (self.names, self.idf))
+
     @classmethod
     def fit(cls, docs: Iterable[Analysis], min_df: int = MIN_DF) -> Featuriser:
         """Learn the vocabulary and idf from training texts (n-grams in fewer than min_df texts are dropped)."""
-        # One document frequency per block, counted in C over each text's distinct n-grams (no
-        # prefixed string per n-gram: the prefix is added once per kept name).
-        word_df: Counter = Counter()
-        char_counts: list[tuple[np.ndarray, np.ndarray]] = []  # (distinct keys, texts holding each) per chunk
-        n = 0
         docs = iter(docs)
-        while chunk := list(itertools.islice(docs, MATRIX_CHUNK)):
-            for doc in chunk:
-                word_df.update(set(word_ngrams(doc)))
-            keys, owners = char_gram_keys([doc.normalised for doc in chunk])
-            order = np.lexsort((owners, keys))
-            keys, owners = keys[order], owners[order]
-            first = np.ones(len(keys), dtype=bool)  # each (key, text) pair once
-            first[1:] = (keys[1:] != keys[:-1]) | (owners[1:] != owners[:-1])
-            char_counts.append(np.unique(keys[first], return_counts=True))
-            n += len(chunk)
-        char_counts = char_counts or [(np.zeros(0, np.uint64), np.zeros(0, np.int64))]
-        keys, where = np.unique(np.concatenate([k for k, _ in char_counts]), return_inverse=True)
-        counts = np.bincount(where, weights=np.concatenate([c for _, c in char_counts]))
-        char_df = {_char_gram_text(int(k)): int(c) for k, c in zip(keys, counts, strict=True) if c >= min_df}
+        chunks = iter(lambda: list(itertools.islice(docs, MATRIX_CHUNK)), [])
+        return cls.from_counts(NgramCounts.merged(map(NgramCounts.of, chunks)), min_df)
+
+    @classmethod
+    def from_counts(cls, counts: NgramCounts, min_df: int = MIN_DF) -> Featuriser:
+        """The vocabulary and idf of the texts these are the counts of (see `fit`)."""
+        frequent = counts.char_df >= min_df
+        char_df = {
+            _char_gram_text(int(k)): int(c)
+            for k, c in zip(counts.char_keys[frequent], counts.char_df[frequent], strict=True)
+        }
         names, idf = [], []
-        for prefix, df in ((_WORD, word_df), (_CHAR, char_df)):
+        for prefix, df in ((_WORD, counts.words), (_CHAR, char_df)):
             kept = sorted(g for g, k in df.items() if k >= min_df)
             names += [prefix + g for g in kept]
-            idf += [math.log((1 + n) / (1 + df[g])) + 1.0 for g in kept]
+            idf += [math.log((1 + counts.n) / (1 + df[g])) + 1.0 for g in kept]
         codes = [_CODE + c for c in load_codes()]
         return cls(names + codes, np.array(idf + [1.0] * len(codes), dtype=np.float32))
 

@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from triage.dataset import LabelledTicket, read_tickets, split
+from triage.dataset import LabelledTicket, read_tickets, split, stratified_sample
 from triage.evaluation import evaluate
 from triage.model import Triager
 from triage.prediction import OUT_OF_SCOPE
@@ -81,22 +79,6 @@ def split_recent(
     if held < minimum:
         return list(decisions), []
     return list(decisions[:-held]), list(decisions[-held:])
-
-
-def stratified_sample(tickets: Sequence[LabelledTicket], size: int) -> list[LabelledTicket]:
-    """About `size` tickets keeping each category's share (at least 4 of each, so every category can
-    still be split into training and held-out); all of them when there are no more than `size`."""
-    if size >= len(tickets):
-        return list(tickets)
-    rng = np.random.default_rng(0)
-    by_category: dict[str, list[LabelledTicket]] = {}
-    for t in tickets:
-        by_category.setdefault(t.category, []).append(t)
-    keep: set[str] = set()
-    for group in by_category.values():
-        n = min(len(group), max(4, round(len(group) * size / len(tickets))))
-        keep.update(group[i].id for i in rng.choice(len(group), n, replace=False))
-    return [t for t in tickets if t.id in keep]
 
 
 def read_blind_sets(folder: Path) -> list[LabelledTicket]:

@@ -20,9 +20,9 @@ from flask import Flask
 
 from kb.store import list_articles
 from triage import versions
-from triage.dataset import read_tickets, split, ticket_files
+from triage.dataset import read_tickets, split, stratified_sample, ticket_files
 from triage.model import ModelError, load_model, read_sidecar
-from triage.promotion import Tolerances, compare, decide, evaluation_sets, split_recent, stratified_sample
+from triage.promotion import Tolerances, compare, decide, evaluation_sets, split_recent
 from triage.training import TrainReport, train
 from webapp.db import get_desk, get_kb
 from webapp.desk import model_versions
