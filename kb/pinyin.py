@@ -252,3 +252,44 @@ def restore_full_pinyin(text: str, index: dict[str, _Spelling]) -> str:
         )
 
     return _LATIN_RUN.sub(replace, text)
+
+
+# A Latin word of three to eight letters none of which is a vowel: pinyin initials (qdsb, jsk)
+# rather than English or full pinyin, which always hold one.
+_INITIALS_WORD = re.compile(r"(?<![a-z0-9])[bcdfghjklmnpqrstwxyz]{3,8}(?![a-z0-9])")
+_SHORTEST_INITIALS = 2
+
+
+def initials_index(terms: Iterable[str], frequency: Callable[[str], int]) -> dict[str, str]:
+    """Each term's initials (its characters' commonest readings' first letters: 签到失败 -> qdsb)
+    -> the commonest term (by `frequency`) with them. Terms of 2-6 Han characters; what
+    `restore_initials` reads with."""
+    table = _table()[0]
+    index: dict[str, str] = {}
+    for term in sorted(terms, key=lambda t: (-frequency(t), t)):
+        if 2 <= len(term) <= 6 and all(c in table for c in term):
+            index.setdefault("".join(table[c][0][0] for c in term), term)
+    return index
+
+
+def restore_initials(text: str, index: dict[str, str]) -> str:
+    """Read Latin words typed as pinyin initials back as the domain terms they abbreviate:
+    "pos qdsb" -> "pos 签到失败", "jsk genghuan" -> "结算卡 genghuan", "fqqx" -> "分期权限".
+
+    Only a word of three to eight consonants (`_INITIALS_WORD`) that splits whole into terms'
+    initials, in the fewest pieces, is read; two letters alone (sb, dy, ok) say too little, and a
+    word with a vowel is English or full pinyin. `index`: `initials_index` of the domain terms.
+    Linear in the text."""
+
+    def read(match: re.Match[str]) -> str:
+        letters = match.group(0)
+        # best[i]: the fewest terms spelling letters[:i], None when none do.
+        best: list[list[str] | None] = [[]] + [None] * len(letters)
+        for end in range(_SHORTEST_INITIALS, len(letters) + 1):
+            for start in range(0, end - _SHORTEST_INITIALS + 1):
+                term, before = index.get(letters[start:end]), best[start]
+                if term and before is not None and (best[end] is None or len(before) + 1 < len(best[end])):
+                    best[end] = [*before, term]
+        return "".join(best[-1]) if best[-1] else letters
+
+    return _INITIALS_WORD.sub(read, text)

@@ -142,6 +142,7 @@ def preload() -> None:
     tokenizer()
     pinyin.preload(domain_terms())
     pinyin_index()
+    initials_index()
 
 
 def _build_dictionary(tok: jieba.Tokenizer) -> None:
@@ -214,6 +215,7 @@ def normalise(text: str) -> str:
         text = pinyin.undo_obfuscation(text, _frequency())
     if _PINYIN_LIKE.search(text):
         text = pinyin.restore_full_pinyin(text, pinyin_index())
+    text = pinyin.restore_initials(text, initials_index())
     return _SPACE.sub(" ", text).strip()
 
 
@@ -221,6 +223,12 @@ def _frequency():
     """How common a word is, domain words first: restoring 打yin picks 打印 over 打听."""
     freq, domain = tokenizer().FREQ, domain_terms()
     return lambda word: freq.get(word, 0) + (10**8 if word in domain else 0)
+
+
+@cache
+def initials_index() -> dict[str, str]:
+    """What pinyin initials may stand for (`pinyin.initials_index`): the domain terms."""
+    return pinyin.initials_index(domain_terms(), _frequency())
 
 
 @cache

@@ -153,3 +153,22 @@ def test_full_pinyin_is_read_back(raw, words):
 def test_latin_runs_without_a_domain_term_stay(raw):
     """English, and pinyin that spells no domain term, are left as written."""
     assert normalise(raw) == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "read"),
+    [
+        ("pos qdsb", "pos 签到失败"),
+        ("jhf能退吗", "激活费能退吗"),
+        ("pos机sxf怎么突然变高了", "pos机手续费怎么突然变高了"),
+        ("fqqx kt", "分期权限 kt"),  # two terms' initials in one word; two letters alone stay
+    ],
+)
+def test_pinyin_initials_of_domain_terms_are_read_back(raw, read):
+    assert normalise(raw) == read
+
+
+@pytest.mark.parametrize("raw", ["退货 sb", "http www sms pdf", "tmd 又不行", "xyz", "ccb icbc", "hhh"])
+def test_consonant_runs_that_abbreviate_no_domain_term_stay(raw):
+    """Two letters say too little, and abbreviations of anything else are left as typed."""
+    assert normalise(raw) == raw
