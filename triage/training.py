@@ -61,6 +61,9 @@ SCOPE_TICKETS = 30_000
 HELD_OUT_TICKETS = 10_000
 # The three blocks' regularisation (liblinear shuffles with a fixed seed: the same data, the same model).
 CATEGORY_C = 0.5
+# The category fit's stopping tolerance: LIBLINEAR's own default for this solver is 0.1; 0.001 gave
+# the same predictions on every real set as 0.01 and took 15% longer at 100,000 tickets.
+CATEGORY_TOL = 1e-2
 RANKER_C = 0.5
 SCOPE_C = 1.0
 
@@ -382,7 +385,7 @@ def fit(
     # tickets while the category fit's and the ranker's copies are side by side. The scope fit
     # beside the category fit instead saved no time (interleaved A/B, two runs each). The sigmoid is
     # fitted later, on held-out tickets (`calibrate`, called by `set_thresholds`).
-    svc = LinearSVC(C=CATEGORY_C, class_weight="balanced", tol=1e-3, random_state=0)
+    svc = LinearSVC(C=CATEGORY_C, class_weight="balanced", tol=CATEGORY_TOL, random_state=0)
     regression = LogisticRegression(C=SCOPE_C, class_weight="balanced", solver="liblinear", random_state=0)
     _FITS.update(
         final=partial(_fitted, svc, x_tickets, categories),
