@@ -132,7 +132,8 @@ def peer_app(database: str, model_dir: str, desk_path: str):
             desk.close()
         found = get_articles(db(), ranked)
         shown = {a.slug for a in found}
-        return (found + [a for a in list_articles(db()) if a.slug not in shown])[:limit]
+        first = list_articles(db(), limit=limit - len(found) + len(shown))  # as posdesk's home page
+        return (found + [a for a in first if a.slug not in shown])[:limit]
 
     @app.get("/")
     def index():

@@ -228,13 +228,21 @@ def get_articles(db: sqlite_utils.Database, slugs: list[str], audience: str = "m
     return [found[s] for s in slugs if s in found]
 
 
-def list_articles(db: sqlite_utils.Database, category: str | None = None, audience: str = "merchant") -> list[Article]:
-    """Return the visible articles, of one category if given, ordered by title."""
+def list_articles(
+    db: sqlite_utils.Database, category: str | None = None, audience: str = "merchant", limit: int | None = None
+) -> list[Article]:
+    """Return the visible articles, of one category if given, ordered by slug; the first `limit` only
+    when given."""
     where, params = _audience_clause(audience), []
     if category:
         where += " AND category = ?"
         params.append(category)
-    return [_article(r) for r in db.query(f"SELECT * FROM articles WHERE {where} ORDER BY slug", params)]
+    if limit is not None:
+        where += " ORDER BY slug LIMIT ?"
+        params.append(limit)
+    else:
+        where += " ORDER BY slug"
+    return [_article(r) for r in db.query(f"SELECT * FROM articles WHERE {where}", params)]
 
 
 def list_categories(db: sqlite_utils.Database, audience: str = "merchant") -> list[Category]:

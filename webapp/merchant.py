@@ -69,7 +69,9 @@ def _most_read(db, limit: int) -> list:
     found = found[:limit]
     if len(found) < limit:
         shown = {a.slug for a in found}
-        found += [a for a in list_articles(db) if a.slug not in shown][: limit - len(found)]
+        # The first (needed + shown) in slug order hold enough unread ones: no loading every article.
+        first = list_articles(db, limit=limit - len(found) + len(shown))
+        found += [a for a in first if a.slug not in shown][: limit - len(found)]
     return found
 
 
