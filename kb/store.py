@@ -237,12 +237,9 @@ def list_articles(
     if category:
         where += " AND category = ?"
         params.append(category)
-    if limit is not None:
-        where += " ORDER BY slug LIMIT ?"
-        params.append(limit)
-    else:
-        where += " ORDER BY slug"
-    return [_article(r) for r in db.query(f"SELECT * FROM articles WHERE {where}", params)]
+    limited = " LIMIT ?" if limit is not None else ""
+    params += [limit] if limit is not None else []
+    return [_article(r) for r in db.query(f"SELECT * FROM articles WHERE {where} ORDER BY slug{limited}", params)]
 
 
 def list_categories(db: sqlite_utils.Database, audience: str = "merchant") -> list[Category]:

@@ -18,7 +18,7 @@ import os
 import sys
 import traceback
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from itertools import repeat
 from operator import itemgetter
@@ -48,14 +48,13 @@ def analyse_many(texts: list[str], processes: int | None = None) -> list[Analysi
     workers = processes or os.cpu_count() or 1
     if workers == 1 or len(texts) < PARALLEL_FROM:
         return [_shared_words(analyse(t)) for t in texts]
-    text.tokenizer()  # load the dictionary and the pinyin spellings once, before forking, so workers share them
-    text.pinyin_index()
+    _load_before_fork()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         # imap: each chunk's unshared copies are dropped as soon as it is compacted.
         return [_shared_words(doc) for doc in pool.imap(analyse, texts, chunksize=1000)]
 
 
-def featurise_many(blocks: list[list[str]], fitted_on: int, dtype=np.float32, processes: int | None = None):
+def featurise_many(blocks: Sequence[Sequence[str]], fitted_on: int, dtype=np.float32, processes: int | None = None):
     """([the CSR feature matrix of each block of texts], the Featuriser learned from the texts of
     the first `fitted_on` blocks): `Featuriser.fit` then `matrix`, rows in the order of the texts.
 
@@ -75,8 +74,7 @@ def featurise_many(blocks: list[list[str]], fitted_on: int, dtype=np.float32, pr
         docs = [analyse(t) for t in texts]
         featuriser = Featuriser.fit(docs[:counted])
         return [featuriser.matrix(docs[a:b], dtype) for a, b in itertools.pairwise(bounds)], featuriser
-    text.tokenizer()  # load the dictionary and the pinyin spellings once, before forking, so workers share them
-    text.pinyin_index()
+    _load_before_fork()
     context = multiprocessing.get_context("fork")
     links, started = [], []
     for start, end in itertools.pairwise(np.linspace(0, len(texts), workers + 1).astype(int).tolist()):
@@ -127,6 +125,12 @@ def _featurise_slice(link, texts: list[str], start: int, end: int, counted: int,
         link.send(("error", traceback.format_exc()))
     finally:
         link.close()
+
+
+def _load_before_fork() -> None:
+    """Load the dictionary and the pinyin spellings once, before forking, so workers share them."""
+    text.tokenizer()
+    text.pinyin_index()
 
 
 def _shared_words(doc: Analysis) -> Analysis:

@@ -166,7 +166,7 @@ def _featurise(tickets: list[str], own: list[str], out_of_scope: Sequence[str], 
     """Analyse every text once, learn the vocabulary from all but the tags; return the four blocks'
     float64 CSR matrices (what liblinear fits on: no estimator makes its own copy) and the featuriser
     (`featurise_many`: the analyses stay in the processes that made them)."""
-    blocks, featuriser = featurise_many([tickets, own, list(out_of_scope), tags], 3, np.float64)
+    blocks, featuriser = featurise_many([tickets, own, out_of_scope, tags], 3, np.float64)
     return (*blocks, featuriser)
 
 
