@@ -79,12 +79,18 @@ def test_authentication_and_sessions(desk):
 
 
 def test_failed_logins_back_off_per_address(desk, monkeypatch):
+    # Stamps are whole seconds and the first backoff is one: the clock stands still while it is read.
+    elapsed = 0.0
+    monkeypatch.setattr(sessions, "_seconds_since", lambda stamp: elapsed)
     accounts.create_user(desk, "lina", "password-1")
     for _ in range(2):
         assert sessions.log_in(desk, "lina", "wrong-guess", "10.0.0.1", 2) is None
     assert sessions.login_wait(desk, "LINA", "10.0.0.1", 2) == 1
     with pytest.raises(sessions.LoginThrottled, match="try again in 1 seconds"):
         sessions.log_in(desk, "lina", "password-1", "10.0.0.1", 2)
+    elapsed = 1.0
+    assert sessions.login_wait(desk, "lina", "10.0.0.1", 2) == 0
+    elapsed = 0.0
     assert sessions.login_wait(desk, "lina", "10.0.0.2", 2) == 0
     user = sessions.log_in(desk, "lina", "password-1", "10.0.0.2", 2)
     assert user.username == "lina" and sessions.load_session_user(desk, user.get_id()) == user
