@@ -13,8 +13,9 @@ import math
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from functools import cache
+from typing import Any
 
 # A run of Latin letters touching a Han character on at least one side.
 _LATIN_BY_HAN = re.compile(r"(?<=[\u4e00-\u9fff])[a-z]{1,6}(?![a-z0-9])|(?<![a-z0-9])[a-z]{1,6}(?=[\u4e00-\u9fff])")
@@ -152,17 +153,19 @@ MAX_PIECE_WORDS = 8
 # 复古 + 安达 + 师部).
 RARE_READING = 3.0
 UNRESTORED = 25.0
+LATIN_COST = math.log(1e8 / 1e5)  # a Latin word of the trade glued to pinyin: as common as 手机
 _READINGS = 2
 
 
-def full_pinyin_index(words: Iterable[tuple[str, int, bool]]) -> dict[str, _Spelling]:
+def full_pinyin_index(words: Iterable[tuple[str, int, bool]], latin: Iterable[str] = ()) -> dict[str, _Spelling]:
     """Toneless pinyin written together ("tuihuo") -> its cheapest reading (see `_Spelling`): what
     `restore_full_pinyin` reads with. Built once per vocabulary by the caller (about 0.5 s for
     46,000 words): hashing the vocabulary on every call to look a cached index up cost 5 ms a text.
 
     `words`: (word, frequency, whether a domain term). Each word is spelled with its characters'
     two commonest readings; an everyday word holding a domain term counts as one (分期付款 holds
-    分期)."""
+    分期). `latin`: Latin words of the trade that may be glued to pinyin and stay as they are
+    ("poszenmetuihuo" -> pos怎么退货), at the cost of a common word; they make no run a domain one."""
     words = list(words)
     index: dict[str, _Spelling] = {}
     known = frozenset(w for w, _, domain in words if domain)
@@ -179,6 +182,9 @@ def full_pinyin_index(words: Iterable[tuple[str, int, bool]]) -> dict[str, _Spel
             cuts = sum(1 << at for at in itertools.accumulate(len(r) for _, r in choice[:-1]))
             if key not in index or cost < index[key][3]:
                 index[key] = (word, domain, cuts, cost)
+    for word in latin:
+        if len(word) >= 3 and word.isascii() and word.isalpha():
+            index.setdefault(word, (word, False, 0, LATIN_COST))
     return index
 
 
@@ -254,42 +260,63 @@ def restore_full_pinyin(text: str, index: dict[str, _Spelling]) -> str:
     return _LATIN_RUN.sub(replace, text)
 
 
-# A Latin word of three to eight letters none of which is a vowel: pinyin initials (qdsb, jsk)
+# A Latin word of three to ten letters none of which is a vowel: pinyin initials (qdsb, jsk, shmyqx)
 # rather than English or full pinyin, which always hold one.
-_INITIALS_WORD = re.compile(r"(?<![a-z0-9])[bcdfghjklmnpqrstwxyz]{3,8}(?![a-z0-9])")
+_INITIALS_WORD = re.compile(r"(?<![a-z0-9])[bcdfghjklmnpqrstwxyz]{3,10}(?![a-z0-9])")
 _SHORTEST_INITIALS = 2
+# Initials people type as two letters: 商户 is "sh" or "shh", 出错 "cc" or "chc".
+_DIGRAPHS = ("zh", "ch", "sh")
 
 
-def initials_index(terms: Iterable[str], frequency: Callable[[str], int]) -> dict[str, str]:
-    """Each term's initials (its characters' commonest readings' first letters: 签到失败 -> qdsb)
-    -> the commonest term (by `frequency`) with them. Terms of 2-6 Han characters; what
-    `restore_initials` reads with."""
+def _initials(reading: str) -> tuple[str, ...]:
+    """How a reading's initial may be typed: its first letter, and zh/ch/sh whole."""
+    return (reading[0], reading[:2]) if reading[:2] in _DIGRAPHS else (reading[0],)
+
+
+def initials_index(
+    terms: Iterable[str], rank: Callable[[str], Any], domain: Collection[str] = ()
+) -> dict[str, tuple[str, bool]]:
+    """Each term's initials (its characters' commonest readings' first letters: 签到失败 -> qdsb,
+    or with zh/ch/sh typed whole: qdshb) -> (the term ranked highest by `rank` with them, whether
+    it is in `domain`). Terms of 2-6 Han characters; what `restore_initials` reads with."""
     table = _table()[0]
-    index: dict[str, str] = {}
-    for term in sorted(terms, key=lambda t: (-frequency(t), t)):
+    domain = frozenset(domain)
+    index: dict[str, tuple[str, bool]] = {}
+    for term in sorted(terms, key=lambda t: (rank(t), t), reverse=True):
         if 2 <= len(term) <= 6 and all(c in table for c in term):
-            index.setdefault("".join(table[c][0][0] for c in term), term)
+            for spelling in itertools.product(*(_initials(table[c][0]) for c in term)):
+                index.setdefault("".join(spelling), (term, term in domain))
     return index
 
 
-def restore_initials(text: str, index: dict[str, str]) -> str:
-    """Read Latin words typed as pinyin initials back as the domain terms they abbreviate:
-    "pos qdsb" -> "pos 签到失败", "jsk genghuan" -> "结算卡 genghuan", "fqqx" -> "分期权限".
+def may_hold_initials(text: str) -> bool:
+    """True when text has a word `restore_initials` would try to read (so the index is worth
+    building)."""
+    return _INITIALS_WORD.search(text) is not None
 
-    Only a word of three to eight consonants (`_INITIALS_WORD`) that splits whole into terms'
-    initials, in the fewest pieces, is read; two letters alone (sb, dy, ok) say too little, and a
-    word with a vowel is English or full pinyin. `index`: `initials_index` of the domain terms.
-    Linear in the text."""
+
+def restore_initials(text: str, index: dict[str, tuple[str, bool]]) -> str:
+    """Read Latin words typed as pinyin initials back as the terms they abbreviate: "pos qdsb" ->
+    "pos 签到失败", "jsk genghuan" -> "结算卡 genghuan", "shmyqx" -> "商户没有权限".
+
+    Only a word of three to ten consonants (`_INITIALS_WORD`) that splits whole into terms'
+    initials, in the fewest pieces, one of them a domain term, is read; two letters alone (sb, dy,
+    ok) say too little, a word with a vowel is English or full pinyin, and everyday words alone are
+    more often slang (xswl, yyds). `index`: `initials_index` of the terms. Linear in the text."""
 
     def read(match: re.Match[str]) -> str:
         letters = match.group(0)
-        # best[i]: the fewest terms spelling letters[:i], None when none do.
-        best: list[list[str] | None] = [[]] + [None] * len(letters)
+        # best[i]: the fewest terms spelling letters[:i] and whether one is a domain term (fewer
+        # pieces first, then with a domain term), None when none do.
+        best: list[tuple[list[str], bool] | None] = [([], False)] + [None] * len(letters)
         for end in range(_SHORTEST_INITIALS, len(letters) + 1):
             for start in range(0, end - _SHORTEST_INITIALS + 1):
-                term, before = index.get(letters[start:end]), best[start]
-                if term and before is not None and (best[end] is None or len(before) + 1 < len(best[end])):
-                    best[end] = [*before, term]
-        return "".join(best[-1]) if best[-1] else letters
+                found, before = index.get(letters[start:end]), best[start]
+                if not found or before is None:
+                    continue
+                candidate = ([*before[0], found[0]], before[1] or found[1])
+                if best[end] is None or (len(candidate[0]), not candidate[1]) < (len(best[end][0]), not best[end][1]):
+                    best[end] = candidate
+        return "".join(best[-1][0]) if best[-1] and best[-1][1] else letters
 
     return _INITIALS_WORD.sub(read, text)

@@ -24,6 +24,7 @@ from pathlib import Path
 import opencc
 
 from kb import pinyin
+from kb.articles import ArticleError, parse_article
 from kb.codes import extract_codes
 from kb.paths import cache_dir, data_dir
 
@@ -56,6 +57,7 @@ _WORDLIKE = re.compile(r"[\w+#.-]*\w", re.UNICODE)
 _PINYIN_LIKE = re.compile(r"[a-z]{4}|[a-z]{2} [a-z]{2}")
 _HAN_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 _HAN_WORD = re.compile(r"[\u4e00-\u9fff]{2,4}")
+_READING_WORD = re.compile(r"[\u4e00-\u9fff]{2,6}")
 _LATIN_WORD = re.compile(r"[a-z0-9]+")
 # Words jieba's dictionary counts this often or more are common enough to be read back from pinyin.
 EVERYDAY_MIN_FREQ = 50
@@ -215,7 +217,8 @@ def normalise(text: str) -> str:
         text = pinyin.undo_obfuscation(text, _frequency())
     if _PINYIN_LIKE.search(text):
         text = pinyin.restore_full_pinyin(text, pinyin_index())
-    text = pinyin.restore_initials(text, initials_index())
+    if pinyin.may_hold_initials(text):
+        text = pinyin.restore_initials(text, initials_index())
     return _SPACE.sub(" ", text).strip()
 
 
@@ -225,24 +228,65 @@ def _frequency():
     return lambda word: freq.get(word, 0) + (10**8 if word in domain else 0)
 
 
+# What one occurrence in the knowledge base's titles and tags adds to a reading term's frequency
+# when pinyin is read back: 换机 (three occurrences) over 缓急 for "huanji".
+KB_OCCURRENCE_WEIGHT = 10**4
+# How much more common in everyday Chinese than in the knowledge base a title or tag word may be
+# and still be read back from pinyin on its own (`reading_terms`).
+KB_SPECIFICITY = 100
+
+
 @cache
-def initials_index() -> dict[str, str]:
-    """What pinyin initials may stand for (`pinyin.initials_index`): the domain terms."""
-    return pinyin.initials_index(domain_terms(), _frequency())
+def initials_index() -> dict[str, tuple[str, bool]]:
+    """What pinyin initials may stand for (`pinyin.initials_index`): the reading terms, domain terms
+    first, then by occurrences in the knowledge base, then by jieba's frequency (商户 over 时候 for
+    "sh")."""
+    freq, domain, counts = tokenizer().FREQ, domain_terms(), reading_terms()
+    return pinyin.initials_index(counts, lambda w: (w in domain, counts[w], freq.get(w, 0)), domain=domain)
 
 
 @cache
 def pinyin_index() -> dict:
-    """What full pinyin may spell (`pinyin.full_pinyin_index`): the domain terms, and jieba's common
-    words of 2-4 Han characters (frequency EVERYDAY_MIN_FREQ or more, about 46,000)."""
-    freq, domain = tokenizer().FREQ, domain_terms()
-    everyday = (w for w, f in freq.items() if f >= EVERYDAY_MIN_FREQ and w not in domain and _HAN_WORD.fullmatch(w))
-    return pinyin.full_pinyin_index((w, freq.get(w, 0), w in domain) for w in (*sorted(domain), *sorted(everyday)))
+    """What full pinyin may spell (`pinyin.full_pinyin_index`): the reading terms (their frequency
+    raised by KB_OCCURRENCE_WEIGHT per occurrence in the knowledge base), and jieba's common words
+    of 2-4 Han characters (frequency EVERYDAY_MIN_FREQ or more, about 46,000)."""
+    freq, counts = tokenizer().FREQ, reading_terms()
+    everyday = (w for w, f in freq.items() if f >= EVERYDAY_MIN_FREQ and w not in counts and _HAN_WORD.fullmatch(w))
+    spelled = ((w, freq.get(w, 0) + KB_OCCURRENCE_WEIGHT * counts[w], True) for w in sorted(counts))
+    latin = sorted(w for w in lexicon().canonical if _LATIN_WORD.fullmatch(w))
+    return pinyin.full_pinyin_index((*spelled, *((w, freq[w], False) for w in sorted(everyday))), latin)
 
 
 def is_word(chars: str) -> bool:
     """True when jieba's dictionary (with the domain words) knows chars as a word of its own."""
     return tokenizer().FREQ.get(chars, 0) > 0
+
+
+def reading_terms() -> dict[str, int]:
+    """What a run of pinyin may be read back as on its own -> how often it occurs in the knowledge
+    base's titles and tags: the domain terms, and the words of 2-6 Han characters in those titles
+    and tags (商户, 报修, 换机: words merchants ask with that are too common for the domain
+    dictionary). A title or tag word counts only when it is specific to the knowledge base: jieba's
+    frequency at most KB_SPECIFICITY times its occurrences there (商户 70 against 50 occurrences;
+    not 时候, 31,521 against 2). Read from the article files in `data/articles/`; a file that does
+    not parse adds nothing (the knowledge-base build reports it)."""
+    return _reading_terms(data_dir())
+
+
+@cache
+def _reading_terms(root: Path) -> dict[str, int]:
+    domain, tok = _domain_terms(root), tokenizer()
+    counts = dict.fromkeys(domain, 0)
+    for path in sorted((root / "articles").glob("*.md")):
+        try:
+            article = parse_article(path)
+        except (ArticleError, OSError, UnicodeDecodeError):
+            continue
+        for phrase in (article.title, *article.tags):
+            for word in tok.lcut(unicodedata.normalize("NFKC", phrase).lower()):
+                if _READING_WORD.fullmatch(word):
+                    counts[word] = counts.get(word, 0) + 1
+    return {w: n for w, n in counts.items() if w in domain or tok.FREQ.get(w, 0) <= KB_SPECIFICITY * n}
 
 
 def domain_terms() -> frozenset[str]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from kb.codes import extract_codes
-from kb.text import analyse, normalise
+from kb.paths import data_dir
+from kb.text import analyse, domain_terms, normalise, reading_terms
 
 
 def segment(raw: str) -> list[str]:
@@ -141,6 +144,9 @@ def test_a_lone_surrogate_never_breaks_the_analysis(raw):
         ("shua ka xian shi mei you quan xian", ["显示", "无权限"]),  # everyday words beside domain terms
         ("fenqi fukuan tishi bu zhichi", ["提示", "支持"]),  # a typed space falls between syllables
         ("feilv tiaozheng le", ["费率"]),  # keyboards type ü as v
+        ("pos baoxiu huanji", ["报修", "换机"]),  # knowledge-base words, not 缓急
+        ("wo mingxia duole yige shanghu", ["名下", "商户"]),
+        ("poszenmetuihuo", ["pos机", "怎么", "退货"]),  # a Latin word of the trade glued to pinyin
         ("fenqi fukuan tishi bu zhichi", ["分期付款", "支持"]),  # "bu" stays rather than a rare reading
     ],
 )
@@ -149,7 +155,9 @@ def test_full_pinyin_is_read_back(raw, words):
     assert all(w in found for w in words), found
 
 
-@pytest.mark.parametrize("raw", ["the man can go", "long time no see", "hang seng index", "ni hao ma", "an quan ma"])
+@pytest.mark.parametrize(
+    "raw", ["the man can go", "long time no see", "hang seng index", "ni hao ma", "an quan ma", "pos not working"]
+)
 def test_latin_runs_without_a_domain_term_stay(raw):
     """English, and pinyin that spells no domain term, are left as written."""
     assert normalise(raw) == raw
@@ -162,13 +170,28 @@ def test_latin_runs_without_a_domain_term_stay(raw):
         ("jhf能退吗", "激活费能退吗"),
         ("pos机sxf怎么突然变高了", "pos机手续费怎么突然变高了"),
         ("fqqx kt", "分期权限 kt"),  # two terms' initials in one word; two letters alone stay
+        ("pos shmyqx", "pos 商户没有权限"),  # sh typed whole; 商户 from the titles, not 时候
+        ("zhgmm忘了", "主管密码忘了"),
     ],
 )
 def test_pinyin_initials_of_domain_terms_are_read_back(raw, read):
     assert normalise(raw) == read
 
 
-@pytest.mark.parametrize("raw", ["退货 sb", "http www sms pdf", "tmd 又不行", "xyz", "ccb icbc", "hhh"])
+@pytest.mark.parametrize("raw", ["退货 sb", "http www sms pdf", "tmd 又不行", "xyz", "ccb icbc", "hhh", "xswl yyds"])
 def test_consonant_runs_that_abbreviate_no_domain_term_stay(raw):
     """Two letters say too little, and abbreviations of anything else are left as typed."""
     assert normalise(raw) == raw
+
+
+def test_reading_terms_are_the_domain_and_what_the_knowledge_base_is_specific_about(tmp_path, monkeypatch):
+    shutil.copytree(data_dir() / "jieba", tmp_path / "jieba")
+    (tmp_path / "articles").mkdir()
+    for name in ("device-repair.md", "no-permission-diagnosis.md"):
+        shutil.copy(data_dir() / "articles" / name, tmp_path / "articles" / name)
+    (tmp_path / "articles" / "broken.md").write_text("no front matter, 换机", encoding="utf-8")
+    monkeypatch.setenv("POSDESK_DATA", str(tmp_path))
+    terms = reading_terms()
+    assert domain_terms() <= terms.keys()
+    assert terms["商户"] >= 1 and terms["报修"] >= 1  # titles and tags, counted
+    assert "时候" not in terms and "没有" not in terms  # everyday words are no evidence
