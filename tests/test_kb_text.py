@@ -195,3 +195,18 @@ def test_reading_terms_are_the_domain_and_what_the_knowledge_base_is_specific_ab
     assert domain_terms() <= terms.keys()
     assert terms["商户"] >= 1 and terms["报修"] >= 1  # titles and tags, counted
     assert "时候" not in terms and "没有" not in terms  # everyday words are no evidence
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("terminal 一直报 host timeout", ["pos机", "主机", "超时"]),
+        ("POS一直显示no signal", ["信号"]),
+        ("merchant not enabled", ["商户", "开通"]),
+        ("need VAT invoice for MDR", ["发票", "费率"]),
+        ("refund不了", ["退货"]),
+    ],
+)
+def test_english_words_of_the_trade_read_as_their_chinese_terms(raw, words):
+    found = analyse(raw).words
+    assert all(w in found for w in words), found
