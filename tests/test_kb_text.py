@@ -126,6 +126,21 @@ def test_the_merged_dictionary_is_cached_and_read_back_alike(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [cached_file.name]  # no temporary file left
 
 
+def test_the_pinyin_tables_are_cached_and_read_back_alike(tmp_path):
+    """The pinyin readers' tables are built by the first process that needs them and read back by
+    the next, with the same readings; a damaged one is built again."""
+    text = "pos shmyqx tuihuo meiyou quanxian"
+    built = _segment_in_a_new_process(tmp_path, text)
+    assert "无权限" in built.split() and "退货" in built.split()
+    kinds = sorted(p.name.split("-")[0] for p in tmp_path.glob("*.marshal"))
+    assert kinds == ["initials", "jieba", "pinyin"]
+    assert _segment_in_a_new_process(tmp_path, text) == built
+    (pinyin_file,) = tmp_path.glob("pinyin-*.marshal")
+    pinyin_file.write_bytes(b"damaged")
+    assert _segment_in_a_new_process(tmp_path, text) == built
+    assert pinyin_file.stat().st_size > 100_000
+
+
 @pytest.mark.parametrize("raw", ["\ud800退货没有权限", "退货\udcff没有权限", "\udced\udca0\udc80"])
 def test_a_lone_surrogate_never_breaks_the_analysis(raw):
     """Bytes that were not UTF-8 (a command-line argument) or a JSON escape such as "\\ud800" leave
