@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlite_utils
 
 SCHEMA_VERSION = 4
+SCHEMA_KEY = "schema_version"  # the meta key holding the schema an index was last brought up to
 # How long a writer waits for another one to finish before giving up with "database is locked".
 BUSY_TIMEOUT_MS = 10_000
 
@@ -122,7 +123,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             create_triggers=True,
             tokenize="unicode61",
         )
-    if int(get_meta(db, "schema_version", "0")) < 3:
+    if int(get_meta(db, SCHEMA_KEY, "0")) < 3:
         # Schema 1 and 2 had a per-column vocabulary view; document frequencies need the per-row one.
         db.execute("DROP TABLE IF EXISTS article_index_vocab")
         db.execute("DROP TABLE IF EXISTS search_terms")
@@ -131,7 +132,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         # Document frequency per indexed term; fts5vocab answers the same but scans per lookup.
         db["search_terms"].create({"term": str, "df": int}, pk="term")
         refresh_term_frequencies(db)
-    set_meta(db, "schema_version", str(SCHEMA_VERSION))
+    set_meta(db, SCHEMA_KEY, str(SCHEMA_VERSION))
 
 
 def _create_article_codes(db: sqlite_utils.Database) -> None:

@@ -63,6 +63,30 @@ def test_reading_articles_never_writes_and_the_reads_are_written_in_one_batch(ap
     assert views == {"printer-issue": 3, "wifi-setup": 1}
 
 
+def test_checking_an_up_to_date_knowledge_index_writes_nothing(make_app, monkeypatch):
+    """Each worker checks its search index against the desk's knowledge generation: when it is up to
+    date the check only reads, so pages are served while another process holds the index's write
+    lock (a rebuild on another node's worker, a backup) and nothing is committed."""
+    import sqlite3
+
+    from kb import db as kb_db
+
+    monkeypatch.setattr(kb_db, "BUSY_TIMEOUT_MS", 200)  # a write that waits fails the test quickly
+    app = make_app(KNOWLEDGE_CHECK_SECONDS=0)  # check at every request
+    client = app.test_client()
+    assert client.get("/codes/").status_code == 200  # the first check brings the index up to date
+    holder = sqlite3.connect(app.config["KNOWLEDGE_DB"], isolation_level=None)
+    try:
+        before = holder.execute("PRAGMA data_version").fetchone()[0]
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, held through the page views
+        for url in [*PUBLIC_PAGES, "/search?q=退货没有权限", "/articles/printer-issue"]:
+            assert client.get(url).status_code == 200, url
+        holder.execute("ROLLBACK")
+        assert holder.execute("PRAGMA data_version").fetchone()[0] == before, "a page view wrote to the index"
+    finally:
+        holder.close()
+
+
 def test_a_clean_stop_writes_the_reads_still_counted(app, client):
     client.get("/articles/printer-issue")
     client.get("/articles/printer-issue")
@@ -83,6 +107,8 @@ def test_public_pages_are_cacheable_and_unchanged_ones_are_304(client, url):
     assert again.status_code == 304 and again.data == b""
     assert again.headers["ETag"] == etag and again.headers["Cache-Control"] == "public, max-age=60"
     assert client.get(url, headers={"If-None-Match": '"something-else"'}).status_code == 200
+    # A proxy that compresses (nginx's gzip) turns the ETag weak: If-None-Match compares weakly.
+    assert client.get(url, headers={"If-None-Match": f"W/{etag}"}).status_code == 304
 
 
 def test_an_edited_article_gets_a_new_etag_and_new_html(app, client, tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlite_utils
 from sqlalchemy import delete, insert, select, update
 
-from kb.db import ensure_schema, get_meta, set_meta, write
+from kb.db import SCHEMA_KEY, SCHEMA_VERSION, ensure_schema, get_meta, set_meta, write
 from kb.paths import data_dir
 from kb.store import ARTICLE_FOLDER, SyncReport, parse_sources, read_sources, sync_knowledge_base
 from webapp.desk.schema import knowledge_files
@@ -126,10 +126,13 @@ def export(desk: Desk, root: Path | None = None) -> ExportReport:
 
 def refresh(db: sqlite_utils.Database, desk: Desk) -> SyncReport | None:
     """Bring the local index up to the desk's generation (publishing data/ first when the desk has
-    no sources yet); None when it already was."""
+    no sources yet); None when it already was. An index that is up to date is only read: a page
+    view that checks it takes no write lock and writes nothing."""
+    generation = int(desk.get_meta(GENERATION, "0"))
+    if generation and _up_to_date(db, generation):
+        return None
     with write(db):
         ensure_schema(db)
-    generation = int(desk.get_meta(GENERATION, "0"))
     if generation == 0:
         generation = publish(desk).generation
     if get_meta(db, LOCAL_GENERATION) == str(generation):
@@ -141,3 +144,11 @@ def refresh(db: sqlite_utils.Database, desk: Desk) -> SyncReport | None:
         report = sync_knowledge_base(db, files=files)
         set_meta(db, LOCAL_GENERATION, str(generation))
     return report
+
+
+def _up_to_date(db: sqlite_utils.Database, generation: int) -> bool:
+    """True when the index has this code's schema and was built from this desk generation (read
+    only: False for an index without tables yet)."""
+    if not db["meta"].exists():
+        return False
+    return get_meta(db, SCHEMA_KEY) == str(SCHEMA_VERSION) and get_meta(db, LOCAL_GENERATION) == str(generation)
