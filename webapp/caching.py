@@ -56,7 +56,7 @@ def render_public(template: str, key: tuple, **context) -> Response:
     """Render a public page (no per-visitor content) with its ETag and public caching; a conditional
     GET whose ETag still matches is a 304, without rendering."""
     etag = page_etag(request.endpoint, *key, notices_key())
-    if request.if_none_match.contains(etag):
+    if request.if_none_match.contains_weak(etag):  # If-None-Match compares weakly (RFC 9110 13.1.2)
         return _cacheable(Response(status=304), etag)
     return _cacheable(make_response(render_template(template, public_page=True, **context)), etag)
 
