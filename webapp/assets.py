@@ -1,9 +1,10 @@
 """Static files under content-hashed names, compressed, with long-lived caching, served by WhiteNoise.
 
 At start-up each source file in `webapp/static` is copied to `<instance>/static-<digest>/` as
-`name.<hash>.ext` with gzip (and Brotli, when installed) siblings; `url_for("static", ...)` then
-points at the hashed name, which WhiteNoise serves as immutable for a year. The unhashed names still
-work (with a short max-age) for anything that links them directly.
+`name.<hash>.ext` with gzip (and Brotli, when the brotli package is installed) siblings;
+`url_for("static", ...)` then points at the hashed name, which WhiteNoise serves as immutable (a
+`max-age` of ten years). The unhashed names still work (with a short max-age) for anything that
+links them directly.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from flask import Flask
 from whitenoise import WhiteNoise
 from whitenoise.compress import Compressor
 
-IMMUTABLE_MAX_AGE = 365 * 24 * 3600
 UNHASHED_MAX_AGE = 300
 _MANIFEST = "posdesk.static_manifest"
 
