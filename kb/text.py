@@ -103,7 +103,6 @@ def lexicon(root: Path | None = None) -> Lexicon:
 
 _tokenizer: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
-_log = logging.getLogger(__name__)
 DICTIONARY_FORMAT = 4  # bump when what the cached dictionary holds changes
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import select, update
 
+from kb.db import set_meta
 from kb.paths import data_dir
 from kb.store import sync_knowledge_base
 from webapp.backlog import worker
@@ -109,6 +110,29 @@ def test_public_pages_are_cacheable_and_unchanged_ones_are_304(client, url):
     assert client.get(url, headers={"If-None-Match": '"something-else"'}).status_code == 200
     # A proxy that compresses (nginx's gzip) turns the ETag weak: If-None-Match compares weakly.
     assert client.get(url, headers={"If-None-Match": f"W/{etag}"}).status_code == 304
+
+
+def test_a_public_page_is_rendered_once_per_version(app, client):
+    from flask import template_rendered
+
+    rendered: list[str] = []
+
+    def note(sender, template, context, **extra) -> None:
+        rendered.append(template.name)
+
+    template_rendered.connect(note, app)
+    try:
+        first = client.get("/articles/printer-issue")
+        again = client.get("/articles/printer-issue")
+        assert rendered == ["merchant/article.html"], "a second view rendered the page again"
+        assert again.get_data() == first.get_data() and again.headers["ETag"] == first.headers["ETag"]
+        client.get("/articles/wifi-setup")
+        with app.app_context():  # a sync that changes the knowledge base: a new version, rendered anew
+            set_meta(get_kb(), "kb_generation", "999")
+        assert client.get("/articles/printer-issue").headers["ETag"] != first.headers["ETag"]
+        assert rendered == ["merchant/article.html"] * 3
+    finally:
+        template_rendered.disconnect(note, app)
 
 
 def test_an_edited_article_gets_a_new_etag_and_new_html(app, client, tmp_path):

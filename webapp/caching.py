@@ -18,6 +18,8 @@ if a future template were to read the session.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from flask import Flask, Response, current_app, g, make_response, render_template, request
@@ -27,6 +29,10 @@ from webapp.db import get_kb
 from webapp.notices import notices_key, seconds_until_change
 
 _RELEASE = "posdesk.release"
+_RENDERED = "posdesk.rendered_pages"
+# Public pages kept rendered per process: 71 articles, 14 categories, the code pages and the home
+# page's few most-read variants, at 10-40 KB each.
+RENDERED_PAGES_KEPT = 256
 
 
 def kb_generation() -> str:
@@ -52,13 +58,42 @@ def _cacheable(response: Response, etag: str) -> Response:
     return response
 
 
+class _RenderedPages:
+    """The HTML of the public pages this process rendered, by ETag and host: a page is rendered once
+    per version (the ETag names the release, the knowledge-base version, the page's own key and the
+    banner), not once per view. The least recently used go first beyond `size`; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self._size, self._pages, self._lock = size, OrderedDict[tuple[str, str], str](), threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> str | None:
+        with self._lock:
+            html = self._pages.get(key)
+            if html is not None:
+                self._pages.move_to_end(key)
+            return html
+
+    def put(self, key: tuple[str, str], html: str) -> None:
+        with self._lock:
+            self._pages[key] = html
+            self._pages.move_to_end(key)
+            while len(self._pages) > self._size:
+                self._pages.popitem(last=False)
+
+
 def render_public(template: str, key: tuple, **context) -> Response:
     """Render a public page (no per-visitor content) with its ETag and public caching; a conditional
-    GET whose ETag still matches is a 304, without rendering."""
+    GET whose ETag still matches is a 304, without rendering, and a page this process rendered at
+    that ETag is served as rendered (`_RenderedPages`)."""
     etag = page_etag(request.endpoint, *key, notices_key())
     if request.if_none_match.contains_weak(etag):  # If-None-Match compares weakly (RFC 9110 13.1.2)
         return _cacheable(Response(status=304), etag)
-    return _cacheable(make_response(render_template(template, public_page=True, **context)), etag)
+    pages = current_app.extensions.setdefault(_RENDERED, _RenderedPages(RENDERED_PAGES_KEPT))
+    html = pages.get((etag, request.host_url))
+    if html is None:
+        html = render_template(template, public_page=True, **context)
+        pages.put((etag, request.host_url), html)
+    return _cacheable(make_response(html), etag)
 
 
 def _release_tag(app: Flask, asset_digest: str) -> str:
