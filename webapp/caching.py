@@ -88,7 +88,7 @@ def render_public(template: str, key: tuple, **context) -> Response:
     etag = page_etag(request.endpoint, *key, notices_key())
     if request.if_none_match.contains_weak(etag):  # If-None-Match compares weakly (RFC 9110 13.1.2)
         return _cacheable(Response(status=304), etag)
-    pages = current_app.extensions.setdefault(_RENDERED, _RenderedPages(RENDERED_PAGES_KEPT))
+    pages = current_app.extensions[_RENDERED]
     html = pages.get((etag, request.host_url))
     if html is None:
         html = render_template(template, public_page=True, **context)
@@ -110,3 +110,4 @@ def _release_tag(app: Flask, asset_digest: str) -> str:
 def init_app(app: Flask, asset_digest: str = "") -> None:
     """Compute the release tag once per process."""
     app.extensions[_RELEASE] = _release_tag(app, asset_digest)
+    app.extensions[_RENDERED] = _RenderedPages(RENDERED_PAGES_KEPT)

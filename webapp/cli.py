@@ -15,8 +15,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, ScriptInfo
 
-from kb import db as kb_db
-from kb.db import open_db, write
+from kb.db import open_db
 from kb.store import SyncReport, sync_knowledge_base
 from webapp import create_app, create_core_app, knowledge
 from webapp.db import get_desk, get_kb
@@ -106,9 +105,7 @@ def _refresh_local_index(desk) -> SyncReport:
     index is opened here (not through get_kb(), which would refresh it silently on first use)."""
     db = open_db(current_app.config["KNOWLEDGE_DB"])
     try:
-        with write(db):
-            kb_db.ensure_schema(db)
-        report = knowledge.refresh(db, desk)
+        report = knowledge.refresh(db, desk)  # creates or upgrades the index's tables when needed
         if report is None:  # already at the desk's generation
             report = SyncReport(added=(), updated=(), removed=(), unchanged=db["articles"].count)
     except ValueError as e:  # a malformed source in the desk
