@@ -4,14 +4,18 @@ key-value meta table."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA_KEY = "schema_version"  # the meta key holding the schema an index was last brought up to
+# The meta key naming this build of the index: a new random stamp whenever its articles change, so
+# what a process keeps of one build is never taken for another's (even a rebuilt file's).
+BUILD_KEY = "kb_build"
 # How long a writer waits for another one to finish before giving up with "database is locked".
 BUSY_TIMEOUT_MS = 10_000
 
@@ -132,7 +136,14 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         # Document frequency per indexed term; fts5vocab answers the same but scans per lookup.
         db["search_terms"].create({"term": str, "df": int}, pk="term")
         refresh_term_frequencies(db)
+    if get_meta(db, BUILD_KEY) is None:
+        stamp_build(db)
     set_meta(db, SCHEMA_KEY, str(SCHEMA_VERSION))
+
+
+def stamp_build(db: sqlite_utils.Database) -> None:
+    """Mark the index as a new build (call it whenever its articles change): see BUILD_KEY."""
+    set_meta(db, BUILD_KEY, uuid.uuid4().hex)
 
 
 def _create_article_codes(db: sqlite_utils.Database) -> None:

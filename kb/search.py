@@ -11,8 +11,10 @@ from __future__ import annotations
 import html
 import math
 import re
+import threading
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -20,6 +22,7 @@ import sqlite_utils
 
 from kb import text
 from kb.articles import displayed_text
+from kb.db import BUILD_KEY
 
 MAX_QUERY_CHARS = 200
 CANDIDATES = 30
@@ -41,6 +44,9 @@ _BM25 = "bm25(article_index_fts, 6.0, 4.0, 1.0, 3.0, 2.0, 0.5)"
 _FIELD_WEIGHT = {"title_w": 1.0, "tags_w": 0.8, "body_w": 0.5}
 _PARTIAL = 0.35
 SNIPPET_CHARS = 90
+# Articles whose indexed text (and displayed text) a process keeps per index build: all of a real
+# knowledge base; the most recently used ones of a large synthetic corpus (a few MB).
+EVIDENCE_CACHE = 1024
 
 
 @dataclass(frozen=True)
@@ -88,9 +94,8 @@ def _rows_of(db: sqlite_utils.Database, slugs: list[str], audience_sql: str) -> 
         return {}
     marks = ", ".join("?" for _ in slugs)
     sql = f"""
-        SELECT a.slug, a.title, a.category, a.audience, a.codes, 0.0 AS bm25, i.title_w, i.tags_w, i.body_w, i.plain
-        FROM articles a JOIN article_index i ON i.slug = a.slug
-        WHERE a.slug IN ({marks}) {audience_sql}
+        SELECT a.slug, a.title, a.category, a.audience, 0.0 AS bm25
+        FROM articles a WHERE a.slug IN ({marks}) {audience_sql}
     """
     return {r["slug"]: r for r in db.query(sql, slugs)}
 
@@ -134,7 +139,7 @@ def _rarest(terms: list[str], df: dict[str, int], budget: int, at_least_one: boo
 
 
 _CANDIDATE_SQL = f"""
-    SELECT a.slug, a.title, a.category, a.audience, a.codes, c.bm25, i.title_w, i.tags_w, i.body_w, i.plain
+    SELECT a.slug, a.title, a.category, a.audience, c.bm25
     FROM (SELECT rowid, -{_BM25} AS bm25 FROM article_index_fts WHERE article_index_fts MATCH ?
           ORDER BY bm25 DESC LIMIT {CANDIDATES * 2}) c
     JOIN article_index i ON i.rowid = c.rowid
@@ -193,28 +198,116 @@ def _parse(db: sqlite_utils.Database, analysis: text.Analysis) -> _Query:
     return _Query(words, list(dict.fromkeys(fixes)), grams, list(analysis.codes))
 
 
-def _coverage(q: _Query, idf: dict[str, float], row) -> tuple[float, float, bool]:
-    """How much of the query (idf-weighted) an article covers, as a share and as an absolute
-    amount, and whether any query word is in its title or tags: an article that mentions the
-    words only in passing is not about them."""
-    asked = {*q.words, *q.corrections}
-    # Each field's query words, found in C: the field's word list scanned once against the query's.
-    found = {name: asked.intersection(row[name].split()) for name in _FIELD_WEIGHT}
-    plain = row["plain"]
+@dataclass(frozen=True)
+class _Evidence:
+    """What scoring reads of one article: each field's indexed words (space-separated, with a space
+    at each end so " word " finds a whole word) with the field's weight, weakest field first; and
+    its normalised plain text."""
 
-    def weight(w: str) -> float:
-        best = max((fw for name, fw in _FIELD_WEIGHT.items() if w in found[name]), default=0.0)
-        return best or (_PARTIAL if len(w) > 1 and w in plain else 0.0)
+    fields: tuple[tuple[str, float], ...]
+    plain: str
 
-    weights = {w: weight(w) for w in asked}
-    word_total = sum(idf[w] for w in q.words) or 1.0
-    word_hit = sum(idf[w] * weights[w] for w in q.words)
-    word_hit += sum(idf[w] * weights[w] * _CORRECTION for w in q.corrections)
-    word_hit = min(word_hit, word_total)
-    gram_total = sum(idf[g] for g in q.grams) or 1.0
-    gram_hit = sum(idf[g] for g in q.grams if g in plain)
-    topical = bool(found["title_w"] or found["tags_w"])
-    return 0.85 * word_hit / word_total + 0.15 * gram_hit / gram_total, word_hit, topical
+
+_EVIDENCE_SQL = f"SELECT slug, {', '.join(_FIELD_WEIGHT)}, plain FROM article_index WHERE slug IN ({{marks}})"
+_WEAKEST_FIRST = sorted(_FIELD_WEIGHT, key=_FIELD_WEIGHT.__getitem__)
+
+
+def _read_evidence(db: sqlite_utils.Database, slugs: list[str]) -> dict[str, _Evidence]:
+    sql = _EVIDENCE_SQL.format(marks=", ".join("?" for _ in slugs))
+    found = {}
+    for slug, *words, plain in db.execute(sql, slugs):
+        fields = dict(zip(_FIELD_WEIGHT, words, strict=True))
+        found[slug] = _Evidence(tuple((f" {fields[f]} ", _FIELD_WEIGHT[f]) for f in _WEAKEST_FIRST), plain)
+    return found
+
+
+class _Recent:
+    """The `size` values used most recently, by key (least recently used dropped first); safe to
+    share between threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._values: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list, read: Callable[[list], dict]) -> dict:
+        """{key: value} for `keys`: kept values, and what `read(missing keys)` returns for the rest
+        (keys it leaves out are left out)."""
+        found = {}
+        with self._lock:
+            for key in keys:
+                if key in self._values:
+                    self._values.move_to_end(key)
+                    found[key] = self._values[key]
+        missing = [key for key in keys if key not in found]
+        if missing:
+            fresh = read(missing)
+            found.update(fresh)
+            with self._lock:
+                self._values.update(fresh)
+                while len(self._values) > self.size:
+                    self._values.popitem(last=False)
+        return found
+
+
+class _Corpus:
+    """One build of the index as this process has read it: its article count, and the evidence and
+    displayed text of the EVIDENCE_CACHE articles used most recently, so a search re-reads no text
+    it has seen lately (at 71 articles that halves a search's time)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.evidence = _Recent(EVIDENCE_CACHE)
+        self.displayed = _Recent(EVIDENCE_CACHE)
+
+
+_CORPORA = _Recent(4)  # builds (databases) a process searches in turn: tests and benchmarks open several
+
+
+def _corpus(db: sqlite_utils.Database) -> _Corpus:
+    """The index build this database holds now (`kb_build`, stamped by every change to it).
+
+    An index without a stamp (from before stamps) gets a corpus of its own each time: nothing read
+    from it can be told apart from a later build's."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [BUILD_KEY]).fetchone()
+
+    def new() -> _Corpus:
+        return _Corpus(db.execute("SELECT count(*) FROM article_index").fetchone()[0])
+
+    if row is None:
+        return new()
+    return _CORPORA.get_many([row[0]], lambda builds: {row[0]: new()})[row[0]]
+
+
+class _Coverage:
+    """How much of one query (idf-weighted) articles cover: the query's totals worked out once."""
+
+    def __init__(self, q: _Query, idf: dict[str, float]) -> None:
+        self.q = q
+        self.idf = idf
+        self.asked = {w: f" {w} " for w in {*q.words, *q.corrections}}  # word -> how it stands in a field
+        self.word_total = sum(idf[w] for w in q.words) or 1.0
+        self.gram_total = sum(idf[g] for g in q.grams) or 1.0
+
+    def of(self, evidence: _Evidence) -> tuple[float, float, bool]:
+        """(covered share, covered amount, whether a query word is in the title or tags): an
+        article that mentions the words only in passing is not about them."""
+        q, idf = self.q, self.idf
+        # Each query word's best field: weakest field first, so a stronger one overwrites it. A
+        # substring search per word costs less than splitting the field into words.
+        weights: dict[str, float] = {}
+        for words, field_weight in evidence.fields:
+            weights.update((w, field_weight) for w, spaced in self.asked.items() if spaced in words)
+        plain = evidence.plain
+        for w in self.asked.keys() - weights.keys():
+            if len(w) > 1 and w in plain:
+                weights[w] = _PARTIAL
+        word_hit = sum(idf[w] * weights[w] for w in q.words if w in weights)
+        word_hit += sum(idf[w] * weights[w] * _CORRECTION for w in q.corrections if w in weights)
+        word_hit = min(word_hit, self.word_total)
+        gram_hit = sum(idf[g] for g in q.grams if g in plain)
+        topical = any(weight >= _FIELD_WEIGHT["tags_w"] for weight in weights.values())
+        return 0.85 * word_hit / self.word_total + 0.15 * gram_hit / self.gram_total, word_hit, topical
 
 
 @cache
@@ -298,7 +391,8 @@ def candidates(
     if not (words or q.grams or q.codes):
         return words, []
     audience_sql = _visible(audience)
-    total = _article_count(db)
+    corpus = _corpus(db)
+    total = corpus.total
     df = _document_frequencies(db, words + q.grams)
     limit = _selective_limit(total)
     indexed = [w for w in words if df.get(w)]
@@ -315,9 +409,13 @@ def candidates(
     code_boost = _code_boosts(db, q.codes, audience_sql, rows)
     idf = {t: 0.0 if known_only and not df.get(t) else _idf(t, df.get(t, 0), total) for t in words + q.grams}
     top_bm25 = max((r["bm25"] for r in rows.values()), default=0.0) or 1.0
+    coverage_of = _Coverage(q, idf).of
+    evidence = corpus.evidence.get_many(list(rows), lambda slugs: _read_evidence(db, slugs))
     found = []
     for slug, row in rows.items():
-        coverage, mass, topical = _coverage(q, idf, row)
+        if slug not in evidence:
+            continue  # removed from the index since it was retrieved
+        coverage, mass, topical = coverage_of(evidence[slug])
         boost = code_boost.get(slug, 0.0)
         score = coverage + _BM25_SHARE * max(row["bm25"], 0.0) / top_bm25 + boost
         relevant = bool(boost) or (topical and (coverage >= RELEVANCE_FLOOR or mass >= RELEVANT_MASS))
@@ -326,33 +424,22 @@ def candidates(
     return words, found
 
 
-def _article_count(db: sqlite_utils.Database) -> int:
-    """How many articles are indexed (cached per knowledge-base generation: counting scans the table)."""
-    generation = db.execute("SELECT value FROM meta WHERE key = 'kb_generation'").fetchone()
-    path = db.execute("PRAGMA database_list").fetchone()[2]
-    key = (path or id(db), generation[0] if generation else None)  # an in-memory database has no path
-    if _COUNTS.get("key") != key:
-        _COUNTS.update(key=key, n=db.execute("SELECT count(*) FROM article_index").fetchone()[0])
-    return _COUNTS["n"]
-
-
-_COUNTS: dict = {}
-
-
 def hits(db: sqlite_utils.Database, words: list[str], ranked: list[tuple[str, float]]) -> list[SearchHit]:
     """SearchHits for (slug, score) pairs in the given order, with snippets of the text as displayed."""
     if not ranked:
         return []
-    marks = ", ".join("?" for _ in ranked)
-    rows = {r["slug"]: r for r in db.query(f"SELECT * FROM articles WHERE slug IN ({marks})", [s for s, _ in ranked])}
+    slugs = [slug for slug, _ in ranked]
+    sql = f"SELECT slug, title, category, audience, body FROM articles WHERE slug IN ({', '.join('?' for _ in slugs)})"
+    rows = {row[0]: row for row in db.execute(sql, slugs)}
+    displayed = _corpus(db).displayed.get_many(list(rows), lambda fresh: {s: displayed_text(rows[s][4]) for s in fresh})
     return [
         SearchHit(
             slug=slug,
-            title=rows[slug]["title"],
-            category=rows[slug]["category"],
-            audience=rows[slug]["audience"],
+            title=rows[slug][1],
+            category=rows[slug][2],
+            audience=rows[slug][3],
             score=round(score, 4),
-            snippet=snippet(displayed_text(rows[slug]["body"]), words),
+            snippet=snippet(displayed[slug], words),
         )
         for slug, score in ranked
         if slug in rows
@@ -381,9 +468,8 @@ def search(
 # stopped at the LIMIT, so bounded at any corpus size (at 50,000 articles a code can be listed by
 # thousands).
 _CODE_SQL = f"""
-    SELECT a.slug, a.title, a.category, a.audience, a.codes, 0.0 AS bm25,
-           i.title_w, i.tags_w, i.body_w, i.plain, c.listed
-    FROM article_codes c JOIN articles a ON a.slug = c.slug JOIN article_index i ON i.slug = a.slug
+    SELECT a.slug, a.title, a.category, a.audience, 0.0 AS bm25, c.listed
+    FROM article_codes c JOIN articles a ON a.slug = c.slug
     WHERE c.code = ? {{audience}}
     ORDER BY c.listed, c.slug LIMIT {CANDIDATES}
 """

@@ -16,7 +16,7 @@ import sqlite_utils
 from kb import text
 from kb.articles import Article, parse_article_text
 from kb.codes import ResponseCode, codes_from_text
-from kb.db import ensure_schema, get_meta, refresh_term_frequencies, set_meta, write
+from kb.db import ensure_schema, get_meta, refresh_term_frequencies, set_meta, stamp_build, write
 from kb.paths import data_dir
 
 
@@ -189,6 +189,7 @@ def sync_knowledge_base(
             # Every cached page and rendering keyed on this version is stale from here on.
             generation = int(get_meta(db, "kb_generation", "0")) + 1
             set_meta(db, "kb_generation", str(generation))
+            stamp_build(db)
             set_meta(db, "kb_tables_hash", tables_hash)
     return SyncReport(added, updated, removed, len(wanted) - len(added) - len(updated))
 

@@ -38,6 +38,27 @@ def test_editing_one_article_updates_exactly_that_one(tmp_path):
     assert "热敏纸装反了" in get_article(db, "printer-issue").body
 
 
+def test_a_search_after_an_edit_reads_the_edited_article(tmp_path):
+    # The searcher keeps what it has read of each article per build of the index: an edit, or the
+    # same file rebuilt from other sources, is a new build and nothing of the old one is reused.
+    root = copy_data(tmp_path)
+    db = open_db(tmp_path / "kb.db")
+    sync_knowledge_base(db, root)
+    assert "热敏纸" not in search(db, "打印机 出白纸")[0].snippet
+    path = root / "articles" / "printer-issue.md"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("## 症状\n", "## 症状\n热敏纸装反了也会出白纸。\n"), "utf-8"
+    )
+    sync_knowledge_base(db, root)
+    assert "热敏纸" in search(db, "打印机 出白纸")[0].snippet
+    for name in ("kb.db", "kb.db-wal", "kb.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    shutil.copy(data_dir() / "articles" / "printer-issue.md", path)
+    rebuilt = open_db(tmp_path / "kb.db")
+    sync_knowledge_base(rebuilt, root)
+    assert "热敏纸" not in search(rebuilt, "打印机 出白纸")[0].snippet
+
+
 def test_internal_articles_are_invisible_to_merchants(db):
     assert get_article(db, "agent-risk-review") is None
     assert get_article(db, "agent-risk-review", "agent").title.startswith("【内部】")
