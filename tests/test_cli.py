@@ -92,7 +92,11 @@ def test_classify_batch_streams_one_line_per_input_line(instance, workers):
 def test_a_greeting_is_out_of_scope_in_a_batch_line_and_for_one_ticket(instance):
     line = json.loads(run("triage", "classify", "--batch", input='{"id": 1, "text": "你好，在吗"}').output)
     assert line["in_scope"] is False and line["category"] == "out-of-scope" and line["needs_review"] is True
-    assert "not about POS acquiring" in run("triage", "classify", "你好，在吗").output
+    shown = run("triage", "classify", "你好，在吗").output
+    assert "not about POS acquiring" in shown
+    # The causes listed beside an out-of-scope verdict are what it would be, said so.
+    assert "alternatives: if it is about POS acquiring: " in shown
+    assert "if it is" not in run("triage", "classify", "退货的时候提示该商户没有权限").output
 
 
 def test_search_answers_plain_questions_and_refuses_other_topics(instance):

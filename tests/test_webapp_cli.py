@@ -1,5 +1,6 @@
 """The desk's commands: users, tokens, the first admin at `init`, and `serve`."""
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,17 @@ def test_serve_runs_gunicorn_with_the_options(app, runner, monkeypatch):
     assert result.exit_code == 0, result.output
     assert started["bind"] == "0.0.0.0:8123" and started["workers"] == 3
     assert "triage model: fake-1" in result.output
+
+
+def test_serve_on_a_port_in_use_says_so_before_serving(app, runner, monkeypatch):
+    started = []
+    monkeypatch.setattr(gunicorn_app.PosdeskServer, "run", lambda self: started.append(self))
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = runner.invoke(cli, ["serve", "--port", str(port)])
+    assert result.exit_code == 1 and not started
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "serving" not in result.output
+    assert "Traceback" not in result.output
 
 
 def test_serve_initialises_a_fresh_instance_first(make_app, monkeypatch):

@@ -4,6 +4,7 @@ the gunicorn side is `webapp.gunicorn_app`."""
 from __future__ import annotations
 
 import gc
+import socket
 from pathlib import Path
 
 import click
@@ -28,6 +29,7 @@ def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> Non
 
     Example: posdesk serve --host 0.0.0.0 --port 8000 --workers 4
     """
+    _check_can_listen(host, port)  # before a first run's init, and before saying "serving"
     if not model_exists(Path(current_app.config["MODEL_DIR"])):
         ctx.invoke(init_command)
     triager = preload(current_app)  # before the fork: the workers share its pages
@@ -58,3 +60,15 @@ def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> Non
             "control_socket_disable": True,  # no gunicornc control socket in $HOME
         }
     ).run()
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """ClickException (one line, exit 1) when the address cannot be listened on: the port is taken
+    or the host is not this machine's. gunicorn would log it and retry for seconds first."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        socket.create_server((host, port), family=family).close()  # SO_REUSEADDR, as gunicorn binds
+    except OSError as e:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {e.strerror or e} (another server on that port? choose one with --port)"
+        ) from None
