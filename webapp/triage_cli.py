@@ -235,13 +235,14 @@ def classify_command(text: str | None, batch: bool, workers: int | None) -> None
         raise click.UsageError("give the ticket TEXT or --batch")
     p = triager.classify(text)
     if not p.in_scope:
-        click.echo(f"scope:        not about POS acquiring ({p.confidence:.0%} sure) -> needs review")
+        sure = f"{p.confidence:.0%} sure"
+        click.echo(f"scope:        not about POS acquiring ({sure}) -> needs review (an agent decides)")
     click.echo(f"category:     {p.category} ({p.confidence:.0%}){'  -> needs review' if p.needs_review else ''}")
     # Out of scope, the alternatives are the causes it would have if it were about POS acquiring.
     condition = "if it is about POS acquiring: " if not p.in_scope else ""
     click.echo("alternatives: " + condition + ", ".join(f"{a.category} {a.confidence:.0%}" for a in p.alternatives))
     click.echo("codes:        " + (", ".join(p.codes) or "-"))
-    click.echo("articles:     " + ", ".join(p.articles))
+    click.echo("articles:     " + (", ".join(p.articles) or "-"))
     click.echo("because of:   " + (", ".join(p.explanation) or "-"))
     click.echo(f"model:        {p.model_version}")
 
