@@ -11,10 +11,8 @@ from __future__ import annotations
 import html
 import math
 import re
-import threading
 from bisect import bisect_left
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -23,6 +21,7 @@ import sqlite_utils
 from kb import text
 from kb.articles import displayed_text
 from kb.db import BUILD_KEY
+from kb.recent import Recent
 
 MAX_QUERY_CHARS = 200
 CANDIDATES = 30
@@ -221,35 +220,6 @@ def _read_evidence(db: sqlite_utils.Database, slugs: list[str]) -> dict[str, _Ev
     return found
 
 
-class _Recent:
-    """The `size` values used most recently, by key (least recently used dropped first); safe to
-    share between threads."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._values: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get_many(self, keys: list, read: Callable[[list], dict]) -> dict:
-        """{key: value} for `keys`: kept values, and what `read(missing keys)` returns for the rest
-        (keys it leaves out are left out)."""
-        found = {}
-        with self._lock:
-            for key in keys:
-                if key in self._values:
-                    self._values.move_to_end(key)
-                    found[key] = self._values[key]
-        missing = [key for key in keys if key not in found]
-        if missing:
-            fresh = read(missing)
-            found.update(fresh)
-            with self._lock:
-                self._values.update(fresh)
-                while len(self._values) > self.size:
-                    self._values.popitem(last=False)
-        return found
-
-
 class _Corpus:
     """One build of the index as this process has read it: its article count, and the evidence and
     displayed text of the EVIDENCE_CACHE articles used most recently, so a search re-reads no text
@@ -257,11 +227,11 @@ class _Corpus:
 
     def __init__(self, total: int) -> None:
         self.total = total
-        self.evidence = _Recent(EVIDENCE_CACHE)
-        self.displayed = _Recent(EVIDENCE_CACHE)
+        self.evidence = Recent(EVIDENCE_CACHE)
+        self.displayed = Recent(EVIDENCE_CACHE)
 
 
-_CORPORA = _Recent(4)  # builds (databases) a process searches in turn: tests and benchmarks open several
+_CORPORA = Recent(4)  # builds (databases) a process searches in turn: tests and benchmarks open several
 
 
 def _corpus(db: sqlite_utils.Database) -> _Corpus:

@@ -18,13 +18,12 @@ if a future template were to read the session.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 from flask import Flask, Response, current_app, g, make_response, render_template, request
 
 from kb.db import get_meta
+from kb.recent import Recent
 from webapp.db import get_kb
 from webapp.notices import notices_key, seconds_until_change
 
@@ -58,41 +57,15 @@ def _cacheable(response: Response, etag: str) -> Response:
     return response
 
 
-class _RenderedPages:
-    """The HTML of the public pages this process rendered, by ETag and host: a page is rendered once
-    per version (the ETag names the release, the knowledge-base version, the page's own key and the
-    banner), not once per view. The least recently used go first beyond `size`; thread-safe."""
-
-    def __init__(self, size: int) -> None:
-        self._size, self._pages, self._lock = size, OrderedDict[tuple[str, str], str](), threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> str | None:
-        with self._lock:
-            html = self._pages.get(key)
-            if html is not None:
-                self._pages.move_to_end(key)
-            return html
-
-    def put(self, key: tuple[str, str], html: str) -> None:
-        with self._lock:
-            self._pages[key] = html
-            self._pages.move_to_end(key)
-            while len(self._pages) > self._size:
-                self._pages.popitem(last=False)
-
-
 def render_public(template: str, key: tuple, **context) -> Response:
     """Render a public page (no per-visitor content) with its ETag and public caching; a conditional
     GET whose ETag still matches is a 304, without rendering, and a page this process rendered at
-    that ETag is served as rendered (`_RenderedPages`)."""
+    that ETag (and host) is served as rendered, not rendered per view."""
     etag = page_etag(request.endpoint, *key, notices_key())
     if request.if_none_match.contains_weak(etag):  # If-None-Match compares weakly (RFC 9110 13.1.2)
         return _cacheable(Response(status=304), etag)
     pages = current_app.extensions[_RENDERED]
-    html = pages.get((etag, request.host_url))
-    if html is None:
-        html = render_template(template, public_page=True, **context)
-        pages.put((etag, request.host_url), html)
+    html = pages.get((etag, request.host_url), lambda: render_template(template, public_page=True, **context))
     return _cacheable(make_response(html), etag)
 
 
@@ -110,4 +83,4 @@ def _release_tag(app: Flask, asset_digest: str) -> str:
 def init_app(app: Flask, asset_digest: str = "") -> None:
     """Compute the release tag once per process."""
     app.extensions[_RELEASE] = _release_tag(app, asset_digest)
-    app.extensions[_RENDERED] = _RenderedPages(RENDERED_PAGES_KEPT)
+    app.extensions[_RENDERED] = Recent(RENDERED_PAGES_KEPT)

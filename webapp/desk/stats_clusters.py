@@ -12,12 +12,11 @@ are asked for. Results are cached in-process per (desk, range, newest ticket, tr
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from kb.recent import Recent
 from triage.features import analyse_many, char_ngrams, word_ngrams
 from triage.prediction import OUT_OF_SCOPE
 from webapp.desk.schema import tickets
@@ -55,8 +54,7 @@ class Clustering:
     clusters: list[Cluster]
 
 
-_cache: OrderedDict = OrderedDict()
-_lock = threading.Lock()
+_cache: Recent[tuple, Clustering] = Recent(CACHE_SIZE)
 
 
 def _low_confidence(desk: Desk, span: StatsRange, limit: int) -> list[tuple[int, str, str]]:
@@ -163,16 +161,10 @@ def clusters(desk: Desk, span: StatsRange, triager=None, limit: int = MAX_TICKET
             )
         ).one()
     features = f"model {triager.version}" if featuriser is not None else "tfidf"
-    key = (desk.url, span, newest, triaged, features, limit)
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    found = _low_confidence(desk, span, limit)
-    groups = _cluster(found, featuriser) if len(found) >= 3 else []
-    result = Clustering(len(found), len(found) - sum(g.count for g in groups), features, groups)
-    with _lock:
-        _cache[key] = result
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    return result
+
+    def make() -> Clustering:
+        found = _low_confidence(desk, span, limit)
+        groups = _cluster(found, featuriser) if len(found) >= 3 else []
+        return Clustering(len(found), len(found) - sum(g.count for g in groups), features, groups)
+
+    return _cache.get((desk.url, span, newest, triaged, features, limit), make)
