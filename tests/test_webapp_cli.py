@@ -1,5 +1,7 @@
 """The desk's commands: users, tokens, the first admin at `init`, and `serve`."""
 
+import json
+import shutil
 import socket
 from pathlib import Path
 
@@ -103,6 +105,29 @@ def test_serve_initialises_a_fresh_instance_first(make_app, monkeypatch):
     assert "none yet" in result.output
     with app.app_context():
         assert get_kb()["articles"].count > 0
+
+
+def test_serve_retrains_a_model_saved_in_an_older_format(make_app, model_dir, monkeypatch):
+    """An upgrade whose features differ leaves a model this version cannot load: serve trains anew
+    instead of serving without triage."""
+    from triage.model import load_model
+    from webapp import triage_cli
+
+    monkeypatch.setattr(cli_module, "INIT_HOOKS", [triage_cli.train_if_missing])
+    monkeypatch.setattr(gunicorn_app.PosdeskServer, "run", lambda self: None)
+    app = make_app(TRIAGER_LOADER=load_model)
+    saved = Path(app.config["MODEL_DIR"])
+    for path in model_dir.iterdir():
+        if path.is_file():
+            shutil.copy(path, saved / path.name)
+    sidecar = json.loads((saved / "model.json").read_text(encoding="utf-8"))
+    sidecar["versions"]["format"] = "1"
+    (saved / "model.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    result = app.test_cli_runner().invoke(cli, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert "retraining: the triage model was saved in posdesk model format 1" in result.output
+    assert "none yet" not in result.output
+    assert f"triage model: {load_model(saved).version}" in result.output
 
 
 def test_gunicorn_application_builds_the_app(app, monkeypatch):

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import gc
 import socket
-from pathlib import Path
 
 import click
 from flask import current_app
 
 from kb import text
-from triage.model import model_exists
 from webapp.cli import cli, desk_errors, init_command
 from webapp.db import close_all, close_db, get_desk
 from webapp.desk.tickets import pending_count
@@ -24,15 +22,17 @@ from webapp.model import preload
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32), help="Worker processes.")
 @click.pass_context
 def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> None:
-    """Serve the web app with gunicorn; runs `init` first when no model was trained yet (the first
-    run: the knowledge base is loaded from data/ and a model trained).
+    """Serve the web app with gunicorn; runs `init` first when there is no model it can load (the
+    first run, or a model saved by a version whose features differ: the knowledge base is loaded
+    from data/ and a model trained).
 
     Example: posdesk serve --host 0.0.0.0 --port 8000 --workers 4
     """
     _check_can_listen(host, port)  # before a first run's init, and before saying "serving"
-    if not model_exists(Path(current_app.config["MODEL_DIR"])):
-        ctx.invoke(init_command)
     triager = preload(current_app)  # before the fork: the workers share its pages
+    if triager is None:  # the first run, or a model this version cannot load: `init` says so and trains
+        ctx.invoke(init_command)
+        triager = preload(current_app)
     text.preload()
     click.echo(f"triage model: {triager.version if triager else 'none yet (tickets wait untriaged)'}")
     with desk_errors(current_app.config["DATABASE_URL"]):  # an unreachable or unmigrated desk: one line
