@@ -15,7 +15,7 @@ import re
 import sys
 import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
@@ -65,12 +65,14 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 @dataclass(frozen=True)
 class Lexicon:
-    """The domain vocabulary: canonical forms of colloquial variants, the stopwords, and the filler
-    phrases (courtesy and urgency, longest first) that never decide whether a text is in scope."""
+    """The domain vocabulary: canonical forms of colloquial variants, the stopwords, the filler
+    phrases (courtesy and urgency, longest first) that never decide whether a text is in scope, and
+    the question words (`data/jieba/questions.txt`) that no feature reads."""
 
     canonical: dict[str, str]
     stopwords: frozenset[str]
     filler: tuple[str, ...] = ()
+    questions: frozenset[str] = frozenset()
 
     @cached_property
     def _filler_pattern(self) -> re.Pattern[str] | None:
@@ -89,7 +91,7 @@ def _read_lines(path: Path) -> list[str]:
 
 @cache
 def lexicon(root: Path | None = None) -> Lexicon:
-    """Load the synonym groups, stopwords and filler phrases from `data/jieba/`."""
+    """Load the synonym groups, stopwords, filler phrases and question words from `data/jieba/`."""
     folder = (root or data_dir()) / "jieba"
     canonical: dict[str, str] = {}
     for line in _read_lines(folder / "synonyms.txt"):
@@ -98,7 +100,8 @@ def lexicon(root: Path | None = None) -> Lexicon:
             canonical.setdefault(word, head)
     stopwords = frozenset(_read_lines(folder / "stopwords.txt"))
     filler = sorted({line.lower() for line in _read_lines(folder / "filler.txt")}, key=lambda f: (-len(f), f))
-    return Lexicon(canonical=canonical, stopwords=stopwords, filler=tuple(filler))
+    questions = frozenset(line.lower() for line in _read_lines(folder / "questions.txt"))
+    return Lexicon(canonical=canonical, stopwords=stopwords, filler=tuple(filler), questions=questions)
 
 
 _tokenizer: jieba.Tokenizer | None = None
@@ -301,13 +304,24 @@ class Analysis:
     `normalised` is the folded, Simplified, de-obfuscated text; `words` its canonical words in
     order (stopwords kept, punctuation dropped); `terms` the words that carry meaning (stopwords
     dropped); `codes` the known response codes it names, in order of appearance, each once;
-    `typos` the homophone typos found, each with the domain term it stands for.
+    `typos` the homophone typos found, each with the domain term it stands for. `content` is the
+    normalised text cut at its question words and question marks (`data/jieba/questions.txt`),
+    which are left out, spaces removed; `statement` the terms without question words: the text as
+    a statement, which the scope check reads, so that asking ("手续费怎么涨了") and telling
+    ("手续费涨了") are alike to it.
     """
 
     normalised: str
     words: tuple[str, ...]
     terms: tuple[str, ...]
     codes: tuple[str, ...]
+    content: tuple[str, ...]
+    statement: tuple[str, ...]
+
+    @property
+    def asks(self) -> bool:
+        """True when the text holds question words: its statement differs from the text."""
+        return self.statement != self.terms or "".join(self.content) != self.normalised.replace(" ", "")
 
     @cached_property
     def typos(self) -> tuple[Typo, ...]:
@@ -339,9 +353,25 @@ def analyse(raw: str, max_chars: int = MAX_TEXT_CHARS) -> Analysis:
     Cost is linear in the text's length (bounded by max_chars).
     """
     normalised = normalise(raw[:max_chars])
-    words = tuple(cut_normalised(normalised))
+    pieces = tokenizer().lcut(normalised, HMM=False)
+    words = tuple(canonical_words(pieces))
     terms = tuple(drop_stopwords(list(words)))
-    return Analysis(normalised, words, terms, tuple(extract_codes(normalised)))
+    questions = lexicon().questions
+    content, statement = _stretches(pieces, questions), tuple(w for w in terms if w not in questions)
+    return Analysis(normalised, words, terms, tuple(extract_codes(normalised)), content, statement)
+
+
+def _stretches(pieces: list[str], questions: frozenset[str]) -> tuple[str, ...]:
+    """The text between its question words, spaces removed (a stretch is never empty)."""
+    found, current = [], []
+    for piece in pieces:
+        if piece in questions:
+            found.append("".join(current))
+            current = []
+        elif not piece.isspace():
+            current.append(piece)
+    found.append("".join(current))
+    return tuple(s for s in found if s)
 
 
 def find_typos(words: tuple[str, ...]) -> tuple[Typo, ...]:
@@ -381,10 +411,10 @@ def _homophones(chars: str, known_word: bool) -> tuple[str, ...]:
     return tuple(pinyin.sounds_like(chars, domain_terms(), tones_must_match=known_word))
 
 
-def cut_normalised(normalised: str) -> list[str]:
-    """Cut text that already went through `normalise` into canonical words."""
+def canonical_words(pieces: Iterable[str]) -> list[str]:
+    """The canonical forms of the pieces jieba cut that are words (punctuation and spaces dropped)."""
     canonical = lexicon().canonical
-    return [canonical.get(w, w) for w in tokenizer().cut(normalised, HMM=False) if _WORDLIKE.fullmatch(w)]
+    return [canonical.get(w, w) for w in pieces if _WORDLIKE.fullmatch(w)]
 
 
 def drop_stopwords(words: list[str]) -> list[str]:

@@ -52,6 +52,14 @@ def test_terms_drop_stopwords_and_punctuation():
     assert analyse("😀😀 !!! ").terms == ()
 
 
+def test_a_question_reads_as_its_statement_without_its_question_words():
+    asked = analyse("手续费怎么涨了？是不是")
+    assert asked.asks and asked.content == ("手续费", "涨了") and asked.statement == ("手续费", "涨")
+    told = analyse("手续费 涨了")
+    assert not told.asks and told.content == ("手续费涨了",) and told.statement == told.terms
+    assert analyse("请问？").content == () and not analyse("").asks
+
+
 def test_pieces_give_subword_evidence():
     assert "权限" in analyse("没有权限").pieces
     assert analyse("T+1到账").pieces == ["t+1", "到账"]

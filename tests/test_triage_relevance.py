@@ -28,6 +28,13 @@ def test_plain_questions_find_their_article_first(kb_db, triager, query, first):
     assert slugs(kb_db, triager, query)[0] == first
 
 
+@pytest.mark.parametrize("query", ["手续费怎么涨了", "收费怎么涨了？", "扣费怎么变多了", "手续费怎么这么高"])
+def test_a_plain_fee_question_is_asked_as_its_complaint(kb_db, triager, query):
+    """Found by a new user's trial: these came back empty while "手续费涨了" worked, the scope
+    check having learned from short out-of-scope questions that asking means another subject."""
+    assert slugs(kb_db, triager, query)[:1] == ["rate-increase"]
+
+
 @pytest.mark.parametrize("query", ["房贷提前还款要怎么申请", "你好，在吗", "明天天气怎么样", "我的信用卡账单怎么分期"])
 def test_questions_that_are_not_about_pos_acquiring_get_nothing(kb_db, triager, query):
     assert slugs(kb_db, triager, query) == []

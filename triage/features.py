@@ -54,9 +54,17 @@ def analyse_many(texts: list[str], processes: int | None = None) -> list[Analysi
         return [_shared_words(doc) for doc in pool.imap(analyse, texts, chunksize=1000)]
 
 
-def featurise_many(blocks: Sequence[Sequence[str]], fitted_on: int, dtype=np.float32, processes: int | None = None):
-    """([the CSR feature matrix of each block of texts], the Featuriser learned from the texts of
-    the first `fitted_on` blocks): `Featuriser.fit` then `matrix`, rows in the order of the texts.
+def featurise_many(
+    blocks: Sequence[Sequence[str]],
+    fitted_on: int,
+    dtype=np.float32,
+    processes: int | None = None,
+    statements: Sequence[tuple[int, Sequence[int]]] = (),
+):
+    """([the CSR feature matrix of each block of texts, then of each of `statements`], the
+    Featuriser learned from the texts of the first `fitted_on` blocks): `Featuriser.fit` then
+    `matrix`, rows in the order of the texts. A statement (block, rows) is the matrix of those rows
+    of that block (ascending) read as statements (`matrix(statement=True)`), from the same analyses.
 
     From PARALLEL_FROM texts on, `processes` forked workers (default: all cores) each take a slice:
     a worker analyses its texts and counts their n-grams, this process adds the counts up into the
@@ -69,17 +77,21 @@ def featurise_many(blocks: Sequence[Sequence[str]], fitted_on: int, dtype=np.flo
     texts = [t for block in blocks for t in block]
     bounds = np.cumsum([0, *map(len, blocks)]).tolist()
     counted = bounds[fitted_on]
+    # Each statement's rows as indices into `texts`.
+    asked = [bounds[block] + np.sort(np.asarray(rows, dtype=np.int64)) for block, rows in statements]
     workers = processes or os.cpu_count() or 1
     if workers == 1 or len(texts) < PARALLEL_FROM:
         docs = [analyse(t) for t in texts]
         featuriser = Featuriser.fit(docs[:counted])
-        return [featuriser.matrix(docs[a:b], dtype) for a, b in itertools.pairwise(bounds)], featuriser
+        matrices = [featuriser.matrix(docs[a:b], dtype) for a, b in itertools.pairwise(bounds)]
+        matrices += [featuriser.matrix([docs[i] for i in rows], dtype, statement=True) for rows in asked]
+        return matrices, featuriser
     _load_before_fork()
     context = multiprocessing.get_context("fork")
     links, started = [], []
     for start, end in itertools.pairwise(np.linspace(0, len(texts), workers + 1).astype(int).tolist()):
         here, there = context.Pipe()
-        worker = context.Process(target=_featurise_slice, args=(there, texts, start, end, counted, bounds))
+        worker = context.Process(target=_featurise_slice, args=(there, texts, start, end, counted, bounds, asked))
         worker.start()
         there.close()
         links.append(here)
@@ -88,7 +100,7 @@ def featurise_many(blocks: Sequence[Sequence[str]], fitted_on: int, dtype=np.flo
         featuriser = Featuriser.from_counts(NgramCounts.merged(_received(link) for link in links))
         for link in links:
             link.send(featuriser)
-        pieces = [_received(link) for link in links]  # each worker's rows of each block
+        pieces = [_received(link) for link in links]  # each worker's rows of each block and statement
         return [sp.vstack(rows, format="csr", dtype=dtype) for rows in zip(*pieces, strict=True)], featuriser
     finally:
         for worker in started:
@@ -109,16 +121,19 @@ def _received(link):
     return payload
 
 
-def _featurise_slice(link, texts: list[str], start: int, end: int, counted: int, bounds: list[int]) -> None:
+def _featurise_slice(link, texts: list[str], start: int, end: int, counted: int, bounds: list[int], asked) -> None:
     """A forked `featurise_many` worker for texts[start:end]: send their n-gram counts (those
     before `counted`), receive the Featuriser, send their rows of each block (blocks start at
-    `bounds`), float32 (half the bytes to send)."""
+    `bounds`) and of each statement (`asked`: indices into texts), float32 (half the bytes to send)."""
     try:
         docs = [_shared_words(analyse(t)) for t in texts[start:end]]
         link.send(("ok", NgramCounts.of(docs[: max(0, counted - start)])))
         featuriser = link.recv()
         local = (np.clip(bounds, start, end) - start).tolist()
         pieces = [featuriser.matrix(docs[a:b]) for a, b in itertools.pairwise(local)]
+        for rows in asked:
+            mine = rows[(rows >= start) & (rows < end)] - start
+            pieces.append(featuriser.matrix([docs[i] for i in mine], statement=True))
         del docs
         link.send(("ok", pieces))
     except BaseException:
@@ -137,17 +152,28 @@ def _shared_words(doc: Analysis) -> Analysis:
     return replace(doc, words=tuple(map(sys.intern, doc.words)), terms=tuple(map(sys.intern, doc.terms)))
 
 
-def word_ngrams(doc: Analysis) -> list[str]:
+def word_ngrams(doc: Analysis, statement: bool = False) -> list[str]:
     """Unigrams and bigrams of the meaningful words (typo corrections are search's business: a
-    tone-blind guess such as 店搬 -> 电板 must not move a ticket's category)."""
-    words = doc.terms
+    tone-blind guess such as 店搬 -> 电板 must not move a ticket's category). `statement`: of the
+    words without question words (`Analysis.statement`, what the scope check reads)."""
+    words = doc.statement if statement else doc.terms
     return [*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))]
 
 
-def char_ngrams(doc: Analysis) -> list[str]:
-    """Character 1- to 3-grams of the normalised text, spaces removed."""
-    s = doc.normalised.replace(" ", "")
-    return [*s, *(s[i : i + 2] for i in range(len(s) - 1)), *(s[i : i + 3] for i in range(len(s) - 2))]
+def char_stretches(doc: Analysis, statement: bool = False) -> tuple[str, ...]:
+    """The stretches of text the character n-grams come from: the normalised text, or with
+    `statement` its stretches between question words (`Analysis.content`)."""
+    return doc.content if statement else (doc.normalised,)
+
+
+def char_ngrams(doc: Analysis, statement: bool = False) -> list[str]:
+    """Character 1- to 3-grams of the text's stretches (`char_stretches`), spaces removed; no
+    n-gram crosses from one stretch to the next."""
+    return [
+        gram
+        for s in (s.replace(" ", "") for s in char_stretches(doc, statement))
+        for gram in (*s, *(s[i : i + 2] for i in range(len(s) - 1)), *(s[i : i + 3] for i in range(len(s) - 2)))
+    ]
 
 
 # The character block works on integer keys, not strings: a 1-3-gram is three 21-bit slots holding
@@ -164,12 +190,14 @@ def _code_points(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.uint64) + 1, lengths
 
 
-def char_gram_keys(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(keys, owners): every character 1-, 2- and 3-gram of each text (spaces removed, as
-    `char_ngrams`) as a uint64 key, and the index of the text it comes from."""
-    codes, lengths = _code_points([t.replace(" ", "") for t in texts])
-    owner = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-    ends = np.repeat(np.cumsum(lengths), lengths)  # one past each character's text
+def char_gram_keys(texts: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, owners): every character 1-, 2- and 3-gram of each text, a text being its stretches
+    (`Analysis.content`; spaces removed and no n-gram crossing stretches, as `char_ngrams`), as a
+    uint64 key, and the index of the text it comes from."""
+    codes, lengths = _code_points([s.replace(" ", "") for text in texts for s in text])
+    stretch_owner = np.repeat(np.arange(len(texts), dtype=np.int64), [len(text) for text in texts])
+    owner = np.repeat(stretch_owner, lengths)
+    ends = np.repeat(np.cumsum(lengths), lengths)  # one past each character's stretch
     at = np.arange(len(codes))
     two, three = at[at + 1 < ends], at[at + 2 < ends]
     first = codes << np.uint64(2 * _SLOT)
@@ -211,7 +239,7 @@ class NgramCounts:
         words: Counter = Counter()
         for doc in docs:
             words.update(set(word_ngrams(doc)))
-        keys, owners = char_gram_keys([doc.normalised for doc in docs])
+        keys, owners = char_gram_keys([char_stretches(doc) for doc in docs])
         order = np.lexsort((owners, keys))
         keys, owners = keys[order], owners[order]
         first = np.ones(len(keys), dtype=bool)  # each (key, text) pair once
@@ -292,13 +320,14 @@ class Featuriser:
         """How many columns a vector has."""
         return len(self.names)
 
-    def vector(self, doc: Analysis) -> tuple[np.ndarray, np.ndarray]:
-        """The sparse feature vector of one analysed text: (column indices, values)."""
+    def vector(self, doc: Analysis, statement: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The sparse feature vector of one analysed text: (column indices, values); `statement`:
+        of the text without its question words (see `word_ngrams`, `char_stretches`)."""
         parts_cols, parts_vals = [], []
-        counts = Counter(word_ngrams(doc))
+        counts = Counter(word_ngrams(doc, statement))
         # Look-ups in C (map over dict.get), arithmetic in NumPy: a Python loop per n-gram is the slow part.
         words = np.fromiter(map(self.blocks[_WORD].get, counts, repeat(-1)), dtype=np.int64, count=len(counts))
-        keys, char_tf = np.unique(char_gram_keys([doc.normalised])[0], return_counts=True)
+        keys, char_tf = np.unique(char_gram_keys([char_stretches(doc, statement)])[0], return_counts=True)
         chars = self._char_columns_of(keys)
         for cols, tf in ((words, np.fromiter(counts.values(), dtype=np.float32, count=len(counts))), (chars, char_tf)):
             known = cols >= 0
@@ -312,8 +341,9 @@ class Featuriser:
         parts_vals.append(np.full(len(codes), CODE_WEIGHT, dtype=np.float32))
         return np.concatenate(parts_cols).astype(np.int32), np.concatenate(parts_vals).astype(np.float32)
 
-    def matrix(self, docs: Iterable[Analysis], dtype=np.float32):
-        """The feature vectors of many texts as a SciPy CSR matrix, rows equal to `vector`'s.
+    def matrix(self, docs: Iterable[Analysis], dtype=np.float32, statement: bool = False):
+        """The feature vectors of many texts as a SciPy CSR matrix, rows equal to `vector`'s (with
+        the same `statement`).
 
         Vectorised over the whole batch: one C-level look-up over every n-gram, term counts by
         `np.unique`, block norms by `np.bincount` (a per-text loop would cost more than the model).
@@ -324,16 +354,17 @@ class Featuriser:
 
         docs = list(docs)
         if len(docs) > MATRIX_CHUNK:  # every n-gram string of a chunk is alive at once: bound it
-            parts = [self.matrix(docs[i : i + MATRIX_CHUNK], dtype) for i in range(0, len(docs), MATRIX_CHUNK)]
+            chunks = (docs[i : i + MATRIX_CHUNK] for i in range(0, len(docs), MATRIX_CHUNK))
+            parts = [self.matrix(chunk, dtype, statement) for chunk in chunks]
             return sp.vstack(parts, format="csr")
         rows, cols, vals = [], [], []
         grams, owner = [], []
         for i, doc in enumerate(docs):
-            found = word_ngrams(doc)
+            found = word_ngrams(doc, statement)
             grams += found
             owner.append(np.full(len(found), i, dtype=np.int64))
         words = np.fromiter(map(self.blocks[_WORD].get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
-        keys, char_owner = char_gram_keys([doc.normalised for doc in docs])
+        keys, char_owner = char_gram_keys([char_stretches(doc, statement) for doc in docs])
         word_owner = np.concatenate(owner) if owner else np.zeros(0, dtype=np.int64)
         for ids, owner in ((words, word_owner), (self._char_columns_of(keys), char_owner)):
             known = ids >= 0

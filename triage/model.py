@@ -23,7 +23,7 @@ from kb.text import Analysis, analyse, domain_terms, lexicon
 from triage.features import Featuriser, analyse_many
 from triage.prediction import OUT_OF_SCOPE, Alternative, Prediction
 
-FORMAT = 2
+FORMAT = 3  # 3: the scope block reads statements (question words left out: Analysis.asks)
 MODEL_FILE = "model.npz"
 SIDECAR_FILE = "model.json"
 SUGGESTED_ARTICLES = 5
@@ -123,6 +123,9 @@ class TriageModel:
         """Score one analysed text (NumPy only: what a search pays)."""
         cols, vals = self.featuriser.vector(doc)
         raw = vals @ self.weights[cols] + self.bias if len(cols) else self.bias.copy()
+        if doc.asks:  # the scope check reads the text without its question words
+            cols, vals = self.featuriser.vector(doc, statement=True)
+            raw[-1] = vals @ self.weights[cols, -1] + self.bias[-1]
         return self.scores_of(raw[None, :])[0]
 
     def scores_many(self, docs: list[Analysis]) -> list[Scores]:
@@ -133,9 +136,15 @@ class TriageModel:
 
     def raw_many(self, docs: list[Analysis], matrix=None) -> np.ndarray:
         """The raw margins of many analysed texts, shape (texts, categories + articles + 1), float
-        (`matrix`: their `featuriser.matrix`, when the caller made it already)."""
+        (`matrix`: their `featuriser.matrix`, when the caller made it already). The scope margin of
+        a text that asks is that of its statement (`Analysis.asks`, `Featuriser.matrix`)."""
         matrix = self.featuriser.matrix(docs) if matrix is None else matrix
-        return np.asarray(matrix @ self.weights) + self.bias
+        raw = np.asarray(matrix @ self.weights) + self.bias
+        asking = [i for i, doc in enumerate(docs) if doc.asks]
+        if asking:
+            statements = self.featuriser.matrix([docs[i] for i in asking], statement=True)
+            raw[asking, -1] = np.asarray(statements @ self.weights[:, -1]).ravel() + self.bias[-1]
+        return raw
 
     def scores_of(self, raw: np.ndarray) -> list[Scores]:
         """The `Scores` of each row of raw margins (see `raw_many`)."""

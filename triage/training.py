@@ -162,12 +162,16 @@ def _sigmoids(margins: np.ndarray, labels: np.ndarray) -> list:
     return calibrated.calibrated_classifiers_[0].calibrators
 
 
-def _featurise(tickets: list[str], own: list[str], out_of_scope: Sequence[str], tags: list[str]):
-    """Analyse every text once, learn the vocabulary from all but the tags; return the four blocks'
-    float64 CSR matrices (what liblinear fits on: no estimator makes its own copy) and the featuriser
-    (`featurise_many`: the analyses stay in the processes that made them)."""
-    blocks, featuriser = featurise_many([tickets, own, out_of_scope, tags], 3, np.float64)
-    return (*blocks, featuriser)
+def _featurise(tickets: list[str], own: list[str], out_of_scope: Sequence[str], tags: list[str], scope_rows):
+    """Analyse every text once, learn the vocabulary from all but the tags; return the tickets' and
+    the own texts' float64 CSR matrices (what liblinear fits on: no estimator makes its own copy),
+    the scope check's (`scope_rows` of the tickets, the own texts, the tags and the out-of-scope
+    texts, read as statements: `Featuriser.matrix`) and the featuriser (`featurise_many`: the
+    analyses stay in the processes that made them)."""
+    statements = [(0, scope_rows), (1, range(len(own))), (3, range(len(tags))), (2, range(len(out_of_scope)))]
+    blocks, featuriser = featurise_many([tickets, own, out_of_scope, tags], 3, np.float64, statements=statements)
+    x_tickets, x_own, _, _, *scope = blocks
+    return x_tickets, x_own, scope, featuriser
 
 
 # What `fit` hands its forked fitting processes: name -> the fit, ready to call.
@@ -209,12 +213,11 @@ def calibrate(model: TriageModel, raw: np.ndarray, truth: Sequence[str]) -> None
     model.calibration = np.array([[sigmoid.a_] * len(labels), [sigmoid.b_] * len(labels)])
 
 
-def _scope_fit(estimator, tickets, rows: np.ndarray, in_scope: list, out_of_scope) -> _Linear:
-    """The scope block: these tickets' rows and the other in-scope matrices (label 1) against the
-    out-of-scope matrix (label 0)."""
+def _scope_fit(estimator, in_scope: list, out_of_scope) -> _Linear:
+    """The scope block: the in-scope matrices (label 1) against the out-of-scope matrix (label 0)."""
     import scipy.sparse as sp
 
-    x = sp.vstack([tickets[rows], *in_scope, out_of_scope], format="csr")
+    x = sp.vstack([*in_scope, out_of_scope], format="csr")
     n_out = out_of_scope.shape[0]
     return _fitted(estimator, x, np.r_[np.ones(x.shape[0] - n_out), np.zeros(n_out)])
 
@@ -357,10 +360,16 @@ def fit(
     # Short in-scope text too (every tag is a phrase merchants use), or the detector would learn
     # "short means chatter" from the out-of-scope corpus. Tags are scope rows only, not vocabulary.
     tags = [tag for a in kb for tag in a.tags if not tag.isascii()]
-    x_tickets, x_own, x_out, x_tags, featuriser = _featurise(
-        [t.text for t in training], [t for t, _ in own], out_of_scope, tags
-    )
     categories = np.array([t.category for t in training])
+    # In-scope rows (tickets, the articles' and codes' own text, tags) against the out-of-scope
+    # corpus, every text read as a statement (its question words left out: the corpus is mostly
+    # questions and tickets mostly statements, and asking is no sign of another subject). Past
+    # SCOPE_TICKETS tickets (a category-stratified sample) more of them only restate what in scope
+    # looks like beside a corpus of a few thousand out-of-scope lines.
+    scope_rows = _stratified_sample(categories, SCOPE_TICKETS)
+    x_tickets, x_own, scope_x, featuriser = _featurise(
+        [t.text for t in training], [t for t, _ in own], out_of_scope, tags, scope_rows
+    )
 
     # The ranker learns which article answers which ticket; the articles' and codes' own text
     # covers slugs no ticket names yet.
@@ -369,11 +378,6 @@ def fit(
     # weights), the ranker's 57 classes' weights take a third of the memory.
     rank_x, rank_columns = _used_columns(sp.vstack([x_tickets[rank_rows], x_own], format="csr"))
     rank_y = [training[i].articles[0] for i in rank_rows] + [s for _, s in own]
-
-    # In-scope rows (tickets, the articles' and codes' own text, tags) against the out-of-scope
-    # corpus. Past SCOPE_TICKETS tickets (a category-stratified sample) more of them only restate
-    # what in scope looks like beside a corpus of a few thousand out-of-scope lines.
-    scope_rows = _stratified_sample(categories, SCOPE_TICKETS)
 
     # The three fits are independent: on two or more cores they run in two forked processes, the
     # category fit and then the scope fit in one, the ranker in the other (at 100,000 tickets 13 +
@@ -390,9 +394,9 @@ def fit(
     _FITS.update(
         final=partial(_fitted, svc, x_tickets, categories),
         ranker=partial(_fitted, LinearSVC(C=RANKER_C, tol=1e-3, random_state=0), rank_x, rank_y),
-        scope=partial(_scope_fit, regression, x_tickets, scope_rows, [x_own, x_tags], x_out),
+        scope=partial(_scope_fit, regression, scope_x[:3], scope_x[3]),
     )
-    del x_tickets, x_own, x_tags, x_out, rank_x
+    del x_tickets, x_own, scope_x, rank_x
     _return_freed_memory()
     groups = [("final", "scope"), ("ranker",)]
     try:
