@@ -357,12 +357,14 @@ def analyse(raw: str, max_chars: int = MAX_TEXT_CHARS) -> Analysis:
     words = tuple(canonical_words(pieces))
     terms = tuple(drop_stopwords(list(words)))
     questions = lexicon().questions
-    content, statement = _stretches(pieces, questions), tuple(w for w in terms if w not in questions)
-    return Analysis(normalised, words, terms, tuple(extract_codes(normalised)), content, statement)
+    statement = tuple(w for w in terms if w not in questions)
+    statement = terms if len(statement) == len(terms) else statement  # most texts: one tuple, not two
+    content = _stretches(pieces, questions) if any(p in questions for p in pieces) else (normalised.replace(" ", ""),)
+    return Analysis(normalised, words, terms, tuple(extract_codes(normalised)), tuple(filter(None, content)), statement)
 
 
 def _stretches(pieces: list[str], questions: frozenset[str]) -> tuple[str, ...]:
-    """The text between its question words, spaces removed (a stretch is never empty)."""
+    """The text between its question words, spaces removed."""
     found, current = [], []
     for piece in pieces:
         if piece in questions:
@@ -371,7 +373,7 @@ def _stretches(pieces: list[str], questions: frozenset[str]) -> tuple[str, ...]:
         elif not piece.isspace():
             current.append(piece)
     found.append("".join(current))
-    return tuple(s for s in found if s)
+    return tuple(found)
 
 
 def find_typos(words: tuple[str, ...]) -> tuple[Typo, ...]:

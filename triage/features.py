@@ -100,7 +100,8 @@ def featurise_many(
         featuriser = Featuriser.from_counts(NgramCounts.merged(_received(link) for link in links))
         for link in links:
             link.send(featuriser)
-        pieces = [_received(link) for link in links]  # each worker's rows of each block and statement
+        n = len(blocks) + len(asked)
+        pieces = [[_received(link) for _ in range(n)] for link in links]  # each worker's rows of each piece
         return [sp.vstack(rows, format="csr", dtype=dtype) for rows in zip(*pieces, strict=True)], featuriser
     finally:
         for worker in started:
@@ -124,18 +125,19 @@ def _received(link):
 def _featurise_slice(link, texts: list[str], start: int, end: int, counted: int, bounds: list[int], asked) -> None:
     """A forked `featurise_many` worker for texts[start:end]: send their n-gram counts (those
     before `counted`), receive the Featuriser, send their rows of each block (blocks start at
-    `bounds`) and of each statement (`asked`: indices into texts), float32 (half the bytes to send)."""
+    `bounds`) and of each statement (`asked`: indices into texts), float32 (half the bytes to send),
+    one message each."""
     try:
         docs = [_shared_words(analyse(t)) for t in texts[start:end]]
         link.send(("ok", NgramCounts.of(docs[: max(0, counted - start)])))
         featuriser = link.recv()
         local = (np.clip(bounds, start, end) - start).tolist()
-        pieces = [featuriser.matrix(docs[a:b]) for a, b in itertools.pairwise(local)]
+        # Each piece is sent as soon as it is made and dropped: never all of them held, or pickled, at once.
+        for a, b in itertools.pairwise(local):
+            link.send(("ok", featuriser.matrix(docs[a:b])))
         for rows in asked:
             mine = rows[(rows >= start) & (rows < end)] - start
-            pieces.append(featuriser.matrix([docs[i] for i in mine], statement=True))
-        del docs
-        link.send(("ok", pieces))
+            link.send(("ok", featuriser.matrix([docs[i] for i in mine], statement=True)))
     except BaseException:
         link.send(("error", traceback.format_exc()))
     finally:
@@ -149,7 +151,9 @@ def _load_before_fork() -> None:
 
 
 def _shared_words(doc: Analysis) -> Analysis:
-    return replace(doc, words=tuple(map(sys.intern, doc.words)), terms=tuple(map(sys.intern, doc.terms)))
+    words, terms = tuple(map(sys.intern, doc.words)), tuple(map(sys.intern, doc.terms))
+    statement = terms if doc.statement is doc.terms else tuple(map(sys.intern, doc.statement))
+    return replace(doc, words=words, terms=terms, statement=statement)
 
 
 def word_ngrams(doc: Analysis, statement: bool = False) -> list[str]:

@@ -171,7 +171,9 @@ def _featurise(tickets: list[str], own: list[str], out_of_scope: Sequence[str], 
     statements = [(0, scope_rows), (1, range(len(own))), (3, range(len(tags))), (2, range(len(out_of_scope)))]
     blocks, featuriser = featurise_many([tickets, own, out_of_scope, tags], 3, np.float64, statements=statements)
     x_tickets, x_own, _, _, *scope = blocks
-    return x_tickets, x_own, scope, featuriser
+    # Float32 until the scope fit widens them in its own process: this process holds them through
+    # every fit, at the peak of training's memory.
+    return x_tickets, x_own, [m.astype(np.float32) for m in scope], featuriser
 
 
 # What `fit` hands its forked fitting processes: name -> the fit, ready to call.
@@ -217,7 +219,7 @@ def _scope_fit(estimator, in_scope: list, out_of_scope) -> _Linear:
     """The scope block: the in-scope matrices (label 1) against the out-of-scope matrix (label 0)."""
     import scipy.sparse as sp
 
-    x = sp.vstack([*in_scope, out_of_scope], format="csr")
+    x = sp.vstack([*in_scope, out_of_scope], format="csr", dtype=np.float64)
     n_out = out_of_scope.shape[0]
     return _fitted(estimator, x, np.r_[np.ones(x.shape[0] - n_out), np.zeros(n_out)])
 
