@@ -67,7 +67,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 class Lexicon:
     """The domain vocabulary: canonical forms of colloquial variants, the stopwords, the filler
     phrases (courtesy and urgency, longest first) that never decide whether a text is in scope, and
-    the question words (`data/jieba/questions.txt`) that no feature reads."""
+    the question words (`data/jieba/questions.txt`) that the scope check never reads."""
 
     canonical: dict[str, str]
     stopwords: frozenset[str]
